@@ -1,0 +1,1 @@
+"""Federation: cross-company hash sharing against non-consensual intimate images."""

@@ -1,0 +1,1 @@
+"""The partner kit: follow the feed, verify, match uploads, report back."""
