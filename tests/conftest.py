@@ -37,3 +37,124 @@ def corpus_dir() -> Path:
     if found is None:
         pytest.skip("test corpus not found: set FEDERATION_CORPUS or place it at ../shared/corpus")
     return found
+
+
+# --- the database under test -------------------------------------------------------
+# FEDERATION_TEST_DB=sqlite (default) or postgres picks the backend for the whole run;
+# `python3 dev.py test` and .ci/run run the suite once on each.
+#
+# Services commit for real, as in production: SQLite's BEGIN IMMEDIATE and PostgreSQL's
+# row locks are part of what is tested, and several tests use threads, processes or a
+# live gunicorn. So tests are isolated by emptying the tables after each one, not by
+# rolling back an outer transaction that those would never see.
+
+import secrets as _secrets  # noqa: E402
+
+from sqlalchemy import text  # noqa: E402
+
+TEST_DB = os.environ.get("FEDERATION_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("FEDERATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_database():
+    import psycopg
+
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"federation_test_{_secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL not reachable at {admin}: {error}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop():
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return url, drop
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A new, empty database for this run, migrated to head by Alembic."""
+    from federation.migrate import upgrade
+
+    if TEST_DB == "postgres":
+        url, drop = _postgres_database()
+    elif TEST_DB == "sqlite":
+        url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'federation.db'}", lambda: None
+    else:
+        raise pytest.UsageError(f"FEDERATION_TEST_DB must be sqlite or postgres, not {TEST_DB!r}")
+    upgrade(url)
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def test_config(database_url, tmp_path_factory):
+    from federation.crypto.encoding import b64u_encode
+
+    return {
+        "DATABASE_URL": database_url,
+        "PEPPER": b64u_encode(_secrets.token_bytes(32)),
+        "KEK": b64u_encode(_secrets.token_bytes(32)),
+        "TESTING": True,
+    }
+
+
+@pytest.fixture(scope="session")
+def make_app(test_config, tmp_path_factory):
+    """Build an app on the run's database, with extra config on top."""
+    from federation.app import create_app
+
+    def make(**overrides):
+        os.environ.setdefault("FEDERATION_INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
+        return create_app({**test_config, **overrides})
+    return make
+
+
+@pytest.fixture(scope="session")
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app, clean_database):
+    return app.test_client()
+
+
+@pytest.fixture
+def engine(app):
+    return app.extensions["federation.db"].engine
+
+
+@pytest.fixture
+def session(app, engine, clean_database):
+    """A session on the run's database for service tests (services commit for real)."""
+    from sqlalchemy.orm import Session
+
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def policy(app):
+    return app.extensions["federation.case_policy"]
+
+
+@pytest.fixture
+def clean_database(app):
+    yield
+    from federation.models import Base
+
+    engine = app.extensions["federation.db"].engine
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name == "feed_head":
+                conn.execute(text("UPDATE feed_head SET last_seq = 0"))
+            elif table.name not in PRESERVED_TABLES:
+                conn.execute(table.delete())
+
+
+# Tables whose rows a test may not delete: the migrations seed them.
+PRESERVED_TABLES = {"feed_head"}

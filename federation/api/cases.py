@@ -1,0 +1,73 @@
+"""The person's endpoints. Reference and PIN travel in POST bodies only (never URLs)."""
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from federation import cases, idempotency
+from federation.api import require_json_body
+from federation.api.schemas import (
+    CaseCreateSchema,
+    CaseCredentialsSchema,
+    CaseReceiptSchema,
+    CaseStatusSchema,
+)
+from federation.db import db
+from federation.signals import parse_signal
+
+blp = Blueprint("cases", __name__, url_prefix="/v1/cases",
+                description="Report once, check status, withdraw")
+blp.before_request(require_json_body)
+
+
+def _policy() -> cases.CasePolicy:
+    return current_app.extensions["federation.case_policy"]
+
+
+@blp.route("")
+class CaseCollection(MethodView):
+    @blp.arguments(CaseCreateSchema)
+    @blp.response(201, CaseReceiptSchema)
+    @blp.alt_response(409, description="Idempotency-Key reused with a different body")
+    @blp.alt_response(415, description="Not JSON")
+    @blp.alt_response(422, description="Not valid")
+    def post(self, body):
+        """Report: open a case with the hashes made on the person's device.
+
+        Send an `Idempotency-Key` header (a random UUID) so a retry after a lost
+        response returns the same case instead of a second one. The retry's answer has
+        `pin` null and `pin_sealed` set: open it with the same key (see README).
+        """
+        key = request.headers.get("Idempotency-Key")
+        signals = [parse_signal(s["type"], s["value"], s["quality"]) for s in body["signals"]]
+        consent = cases.Consent(**body["consent"])
+        receipt = cases.create_case(
+            db.session, _policy(), signals, consent, referral_code=body["referral_code"],
+            idempotency_key=idempotency.check_key(key) if key is not None else None)
+        return receipt, 201, {"Cache-Control": "no-store",
+                              **({"Idempotent-Replayed": "true"} if receipt.replayed else {})}
+
+
+@blp.route("/status")
+class CaseStatus(MethodView):
+    @blp.arguments(CaseCredentialsSchema)
+    @blp.response(200, CaseStatusSchema)
+    @blp.alt_response(404, description="No case matches this reference and PIN")
+    @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")
+    def post(self, body):
+        """The case's status, for the person holding its reference and PIN."""
+        return cases.case_status(db.session, _policy(), body["reference"], body["pin"]), 200, \
+            {"Cache-Control": "no-store"}
+
+
+@blp.route("/withdraw")
+class CaseWithdraw(MethodView):
+    @blp.arguments(CaseCredentialsSchema)
+    @blp.response(200, CaseStatusSchema)
+    @blp.alt_response(404, description="No case matches this reference and PIN")
+    @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")
+    def post(self, body):
+        """Withdraw the case: every platform is told to delete its hashes."""
+        return cases.withdraw_case(db.session, _policy(), body["reference"], body["pin"]), 200, \
+            {"Cache-Control": "no-store"}

@@ -1,0 +1,40 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from federation.db import db
+from federation.errors import FederationError
+
+blp = Blueprint("health", __name__, description="Liveness and readiness")
+
+
+class NotReady(FederationError):
+    status = 503
+    code = "not_ready"
+    title = "The database is not reachable"
+
+
+@blp.route("/healthz")
+class Health(MethodView):
+    @blp.response(200)
+    def get(self):
+        """The process is up."""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz")
+class Ready(MethodView):
+    @blp.response(200)
+    @blp.alt_response(503, description="Database unreachable")
+    def get(self):
+        """The process can reach its database."""
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception:  # any driver error means "not ready"; the probe must not 500
+            raise NotReady() from None
+        finally:
+            db.session.rollback()
+        return {"status": "ready"}

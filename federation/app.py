@@ -1,0 +1,41 @@
+"""The application factory: it only wires config, database, API, portal, CLI and errors."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from federation.api import init_api
+from federation.api.problems import register_error_handlers
+from federation.cases import CasePolicy
+from federation.config import load_config
+from federation.db import db
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    # The instance folder holds the embedded default's database and generated secrets.
+    app = Flask("federation", instance_path=os.environ.get("FEDERATION_INSTANCE_PATH") or None)
+    load_config(app, overrides)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if app.config["PROXY_HOPS"]:
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    db.init_app(app)
+    app.extensions["federation.case_policy"] = case_policy(app.config)
+    init_api(app)
+    register_error_handlers(app)
+    return app
+
+
+def case_policy(config) -> CasePolicy:
+    return CasePolicy(
+        pepper=config["PEPPER_BYTES"],
+        scrypt_n=int(config["PIN_SCRYPT_N"]), scrypt_r=int(config["PIN_SCRYPT_R"]),
+        scrypt_p=int(config["PIN_SCRYPT_P"]), max_failures=int(config["PIN_MAX_FAILURES"]),
+        lock_base_seconds=int(config["PIN_LOCK_BASE_SECONDS"]),
+        lock_max_seconds=int(config["PIN_LOCK_MAX_SECONDS"]),
+        idempotency_ttl=int(config["IDEMPOTENCY_TTL_SECONDS"]))

@@ -1,0 +1,20 @@
+"""The append-only security log: what happened, when, to which case id. Never a secret,
+a reference, a PIN, a token or a hash: `detail` is for counts and reasons only."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from federation.models import AuditEvent
+
+EVENTS = frozenset({
+    "case_created", "status_checked", "pin_failed", "case_locked", "locked_attempt",
+    "unknown_reference", "case_withdrawn", "withdraw_repeated",
+})
+
+
+def record(session: Session, event: str, *, actor: str, case_id: int | None = None,
+           detail: str | None = None) -> None:
+    """Add one event to the current transaction (committed with it)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    session.add(AuditEvent(event=event, actor=actor, case_id=case_id, detail=detail))

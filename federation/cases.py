@@ -1,0 +1,303 @@
+"""The person's case: report once, check status, withdraw.
+
+Services take a Session and plain values and raise domain exceptions (STYLE 3).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from federation import audit, feed, idempotency
+from federation.crypto import pins
+from federation.crypto.encoding import b64u_decode, b64u_encode
+from federation.crypto.sealing import PIN_SEAL_INFO, derive_key, seal, unseal
+from federation.db import lock_feed_head, write_transaction
+from federation.errors import CaseNotFound, InvalidInput, LockedOut
+from federation.models import Case, CaseSignal, Signal, utcnow
+from federation.signals import SignalValue, dedupe
+
+MAX_SIGNALS = 500
+CONSENT_VERSION = 1
+_REFERENCE_PURPOSE = "case-reference"
+_IDEMPOTENCY_SCOPE = "cases.create"
+
+
+@dataclass(frozen=True)
+class CasePolicy:
+    """The settings case services need, taken from config once at start-up."""
+
+    pepper: bytes
+    scrypt_n: int = 2**12
+    scrypt_r: int = 8
+    scrypt_p: int = 1
+    max_failures: int = 5
+    lock_base_seconds: int = 60
+    lock_max_seconds: int = 24 * 3600
+    idempotency_ttl: int = 24 * 3600
+
+    def hash_pin(self, pin: str) -> str:
+        return pins.hash_pin(pin, self.pepper, n=self.scrypt_n, r=self.scrypt_r, p=self.scrypt_p)
+
+    def reference_digest(self, reference: str) -> bytes:
+        return pins.keyed_digest(self.pepper, _REFERENCE_PURPOSE, reference)
+
+    @functools.cached_property
+    def dummy_pin_hash(self) -> str:
+        """Verified against when the reference is unknown, so that costs one hash too."""
+        return self.hash_pin(pins.new_pin())
+
+    def lock_seconds(self, lockouts: int) -> int:
+        """Length of the n-th lock (1-based): doubling from the base, capped."""
+        return min(self.lock_base_seconds * 2 ** min(lockouts - 1, 30), self.lock_max_seconds)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What the person confirmed. All three must be true to report."""
+
+    adult: bool
+    depicted_or_acting_for: bool
+    share_with_platforms: bool
+
+
+@dataclass(frozen=True)
+class CaseReceipt:
+    """What the person gets once: the reference and PIN are never shown again."""
+
+    reference: str
+    pin: str | None
+    pin_sealed: str | None
+    status: str
+    signal_count: int
+    created_at: dt.datetime
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class CaseStatus:
+    status: str
+    signal_count: int
+    created_at: dt.datetime
+    withdrawn_at: dt.datetime | None
+
+
+def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue], consent: Consent,
+                *, referral_code: str | None = None, source: str = "person",
+                idempotency_key: str | None = None, actor: str = "person") -> CaseReceipt:
+    """Open a case holding these signals and publish those that became active.
+
+    With an idempotency key, a repeat of the same request returns the first receipt,
+    with the PIN sealed to the key instead of in clear (see `open_sealed_pin`).
+    Raises InvalidInput (no consent, no or too many signals), Conflict (key reused).
+    """
+    if not (consent.adult and consent.depicted_or_acting_for and consent.share_with_platforms):
+        raise InvalidInput("all three consent statements must be confirmed", code="consent_required")
+    signals = dedupe(signals)
+    if not 1 <= len(signals) <= MAX_SIGNALS:
+        raise InvalidInput(f"a case holds 1 to {MAX_SIGNALS} distinct signals, got {len(signals)}",
+                           code="signal_count")
+    request = {"signals": [[s.type, s.value, s.quality] for s in signals],
+               "referral_code": referral_code, "source": source}
+    if idempotency_key:
+        replay = _replay(session, policy, idempotency_key, request)
+        if replay:
+            return replay
+
+    # The slow PIN hash runs before the write lock is taken.
+    reference, pin = pins.new_reference(), pins.new_pin()
+    pin_hash = policy.hash_pin(pin)
+    try:
+        return _insert_case(session, policy, signals, reference, pin, pin_hash,
+                            referral_code=referral_code, source=source, actor=actor,
+                            idempotency_key=idempotency_key, request=request)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        replay = idempotency_key and _replay(session, policy, idempotency_key, request)
+        if not replay:
+            raise
+        return replay
+
+
+def _insert_case(session: Session, policy: CasePolicy, signals: list[SignalValue], reference: str,
+                 pin: str, pin_hash: str, *, referral_code: str | None, source: str, actor: str,
+                 idempotency_key: str | None, request: dict) -> CaseReceipt:
+    with write_transaction(session):
+        lock_feed_head(session)
+        case = Case(reference_digest=policy.reference_digest(reference), pin_hash=pin_hash,
+                    source=source, consent_version=CONSENT_VERSION, referral_code=referral_code)
+        session.add(case)
+        session.flush()
+        activated = _link_signals(session, case, signals)
+        feed.publish(session, [("add", link) for link in activated])
+        audit.record(session, "case_created", actor=actor, case_id=case.id,
+                     detail=f"signals={len(signals)}")
+        receipt = CaseReceipt(reference, pin, None, case.status, len(signals), case.created_at)
+        if idempotency_key:
+            _remember(session, policy, idempotency_key, request, receipt)
+    return receipt
+
+
+def case_status(session: Session, policy: CasePolicy, reference: str, pin: str) -> CaseStatus:
+    """The case's status for its owner. Raises CaseNotFound or LockedOut."""
+    case = authenticate(session, policy, reference, pin)
+    with write_transaction(session):
+        audit.record(session, "status_checked", actor="person", case_id=case.id)
+    return _status_of(session, case)
+
+
+def withdraw_case(session: Session, policy: CasePolicy, reference: str, pin: str) -> CaseStatus:
+    """Withdraw the case; signals it alone kept active get a feed `delete`.
+
+    Withdrawing twice is not an error: the second call reports the same state.
+    Raises CaseNotFound or LockedOut.
+    """
+    case = authenticate(session, policy, reference, pin)
+    with write_transaction(session):
+        lock_feed_head(session)
+        session.refresh(case)  # the head lock serialises writers; read the latest state
+        if case.status == "withdrawn":
+            audit.record(session, "withdraw_repeated", actor="person", case_id=case.id)
+        else:
+            case.status, case.withdrawn_at = "withdrawn", utcnow()
+            deactivated = _unlink_signals(session, case)
+            feed.publish(session, [("delete", link) for link in deactivated])
+            audit.record(session, "case_withdrawn", actor="person", case_id=case.id,
+                         detail=f"deactivated={len(deactivated)}")
+    return _status_of(session, case)
+
+
+def authenticate(session: Session, policy: CasePolicy, reference: str, pin: str) -> Case:
+    """The case for this reference and PIN, counting failures toward a lock.
+
+    An unknown reference costs the same PIN hash as a wrong PIN, and both raise the
+    same CaseNotFound, so a guesser learns nothing from the answer or its timing.
+    """
+    normalised = pins.normalise_reference(reference)
+    case = None
+    if normalised:
+        case = session.scalar(select(Case).where(
+            Case.reference_digest == policy.reference_digest(normalised)))
+    session.rollback()  # end the read transaction before the slow hash
+    now = utcnow()
+    if case is not None and case.locked_until and case.locked_until > now:
+        with write_transaction(session):
+            audit.record(session, "locked_attempt", actor="person", case_id=case.id)
+        raise LockedOut((case.locked_until - now).total_seconds())
+
+    matched = pins.verify_pin(pin, case.pin_hash if case else policy.dummy_pin_hash, policy.pepper)
+    if case is None:
+        with write_transaction(session):
+            audit.record(session, "unknown_reference", actor="person")
+        raise CaseNotFound()
+    if not matched:
+        _count_failure(session, policy, case.id, now)
+        raise CaseNotFound()
+    if case.failed_pin_attempts:
+        with write_transaction(session):
+            session.execute(update(Case).where(Case.id == case.id).values(failed_pin_attempts=0))
+    return case
+
+
+def open_sealed_pin(idempotency_key: str, pin_sealed: str) -> str:
+    """What a retrying client does with `pin_sealed`: HKDF the key, AES-GCM open."""
+    return unseal(derive_key(idempotency_key, info=PIN_SEAL_INFO), b64u_decode(pin_sealed)).decode()
+
+
+def _count_failure(session: Session, policy: CasePolicy, case_id: int, now: dt.datetime) -> None:
+    with write_transaction(session):
+        # One atomic increment: concurrent guesses cannot lose a count.
+        failures = session.execute(
+            update(Case).where(Case.id == case_id)
+            .values(failed_pin_attempts=Case.failed_pin_attempts + 1)
+            .returning(Case.failed_pin_attempts)).scalar_one()
+        audit.record(session, "pin_failed", actor="person", case_id=case_id)
+        if failures >= policy.max_failures:
+            case = session.get(Case, case_id, populate_existing=True)
+            case.lockouts += 1
+            case.failed_pin_attempts = 0
+            seconds = policy.lock_seconds(case.lockouts)
+            case.locked_until = now + dt.timedelta(seconds=seconds)
+            audit.record(session, "case_locked", actor="person", case_id=case_id,
+                         detail=f"seconds={seconds}")
+
+
+def _link_signals(session: Session, case: Case, signals: list[SignalValue]) -> list[CaseSignal]:
+    """Attach signals to the case, creating unknown ones; return links that activated a signal."""
+    existing = {(s.type, s.value): s for s in session.scalars(
+        select(Signal).where(Signal.value.in_([s.value for s in signals])))}
+    activated = []
+    for value in signals:
+        signal = existing.get(value.key)
+        if signal is None:
+            signal = Signal(type=value.type, value=value.value, quality=value.quality, active=False)
+            session.add(signal)
+        link = CaseSignal(case=case, signal=signal, record_id=_new_record_id())
+        session.add(link)
+        if not signal.active:
+            signal.active = True
+            activated.append(link)
+    session.flush()
+    return activated
+
+
+def _unlink_signals(session: Session, case: Case) -> list[CaseSignal]:
+    """Deactivate signals that no other active case holds; return their links."""
+    links = list(session.scalars(select(CaseSignal).where(CaseSignal.case_id == case.id)))
+    still_held = set(session.scalars(
+        select(CaseSignal.signal_id).join(Case)
+        .where(CaseSignal.signal_id.in_([link.signal_id for link in links]),
+               Case.status == "active", Case.id != case.id)))
+    deactivated = []
+    for link in links:
+        if link.signal_id not in still_held and link.signal.active:
+            link.signal.active = False
+            deactivated.append(link)
+    session.flush()
+    return deactivated
+
+
+def _status_of(session: Session, case: Case) -> CaseStatus:
+    count = session.scalar(select(func.count()).where(CaseSignal.case_id == case.id))
+    return CaseStatus(case.status, count, case.created_at, case.withdrawn_at)
+
+
+def _new_record_id() -> str:
+    return "r_" + secrets.token_urlsafe(16)
+
+
+# --- idempotent creation -------------------------------------------------------------
+# The stored answer is sealed under HKDF(key, salt=pepper): the server can open it only
+# when the client presents the key again. Inside it, the PIN is sealed a second time
+# under HKDF(key) alone, which the client can derive and the replay hands out as is:
+# the PIN never travels in clear twice, and the database alone opens neither layer.
+
+def _replay(session: Session, policy: CasePolicy, key: str, request: dict) -> CaseReceipt | None:
+    found = idempotency.find(session, _IDEMPOTENCY_SCOPE, key, idempotency.request_digest(request),
+                             ttl=policy.idempotency_ttl, now=utcnow())
+    session.rollback()
+    if found is None:
+        return None
+    stored = json.loads(unseal(_server_key(policy, key), found.body))
+    return CaseReceipt(stored["reference"], None, stored["pin_sealed"], stored["status"],
+                       stored["signal_count"], dt.datetime.fromisoformat(stored["created_at"]),
+                       replayed=True)
+
+
+def _remember(session: Session, policy: CasePolicy, key: str, request: dict,
+              receipt: CaseReceipt) -> None:
+    pin_sealed = b64u_encode(seal(derive_key(key, info=PIN_SEAL_INFO), receipt.pin.encode()))
+    stored = {"reference": receipt.reference, "pin_sealed": pin_sealed, "status": receipt.status,
+              "signal_count": receipt.signal_count, "created_at": receipt.created_at.isoformat()}
+    body = seal(_server_key(policy, key), json.dumps(stored).encode())
+    idempotency.store(session, _IDEMPOTENCY_SCOPE, key, idempotency.request_digest(request), 201, body)
+
+
+def _server_key(policy: CasePolicy, key: str) -> bytes:
+    return derive_key(key, info=b"federation/idempotency-response/v1", salt=policy.pepper)

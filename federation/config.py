@@ -1,0 +1,102 @@
+"""Settings: defaults here, then FEDERATION_* environment variables, then a test mapping.
+
+The embedded default (no environment at all) runs on SQLite under the instance folder
+with secrets generated there on first run. Production (`FEDERATION_ENV=production`)
+refuses to start without explicit secrets and database, rather than fall back silently.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets as _secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from federation.crypto.encoding import b64u_decode, b64u_encode
+
+DEFAULTS: dict[str, Any] = {
+    "ENV": "development",
+    # SQLAlchemy URL; empty means SQLite at <instance>/federation.db.
+    "DATABASE_URL": "",
+    # Request bodies above this are refused with 413 (DESIGN invariant 1).
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Server-side secret mixed into PIN hashes and reference digests. base64url, 32 bytes.
+    "PEPPER": "",
+    # Key-encryption key for signing keys at rest. base64url, 32 bytes.
+    "KEK": "",
+    # scrypt cost for PINs; see README "PIN storage" for why these values.
+    "PIN_SCRYPT_N": 2**12,
+    "PIN_SCRYPT_R": 8,
+    "PIN_SCRYPT_P": 1,
+    # Failed PINs before a case locks, first lock length, cap on lock length (seconds).
+    "PIN_MAX_FAILURES": 5,
+    "PIN_LOCK_BASE_SECONDS": 60,
+    "PIN_LOCK_MAX_SECONDS": 24 * 3600,
+    # Idempotency records (and the sealed PIN they hold) are kept this long.
+    "IDEMPOTENCY_TTL_SECONDS": 24 * 3600,
+    # Number of reverse proxies in front of us whose X-Forwarded-* headers we trust.
+    "PROXY_HOPS": 0,
+    "REDIS_URL": "",
+    "LOG_LEVEL": "INFO",
+}
+
+_SECRET_NAMES = ("PEPPER", "KEK")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; raised at start-up, never at request time."""
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
+    """Fill app.config from defaults, FEDERATION_* env vars and overrides, then check it."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("FEDERATION")
+    if overrides:
+        app.config.from_mapping(overrides)
+    production = app.config["ENV"] == "production"
+
+    if not app.config["DATABASE_URL"]:
+        if production:
+            raise ConfigError("FEDERATION_DATABASE_URL must be set in production")
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'federation.db'}"
+
+    missing = [name for name in _SECRET_NAMES if not app.config[name]]
+    if missing and production:
+        raise ConfigError("missing in production: " + ", ".join(f"FEDERATION_{n}" for n in missing))
+    if missing:
+        generated = instance_secrets(Path(app.instance_path))
+        for name in missing:
+            app.config[name] = generated[name]
+    for name in _SECRET_NAMES:
+        app.config[f"{name}_BYTES"] = parse_secret(name, app.config[name])
+
+
+def parse_secret(name: str, text: str) -> bytes:
+    """Decode a 32-byte base64url secret, or raise ConfigError naming the variable."""
+    try:
+        raw = b64u_decode(str(text).strip())
+    except ValueError as exc:
+        raise ConfigError(f"FEDERATION_{name} is not base64url: {exc}") from None
+    if len(raw) != 32:
+        raise ConfigError(f"FEDERATION_{name} must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
+def instance_secrets(instance: Path) -> dict[str, str]:
+    """Secrets for the embedded default, generated once into the instance folder (mode 0600)."""
+    path = instance / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    instance.mkdir(parents=True, exist_ok=True)
+    values = {name: b64u_encode(_secrets.token_bytes(32)) for name in _SECRET_NAMES}
+    # O_EXCL: two workers starting at once must not each write different secrets.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return json.loads(path.read_text())
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+    return values

@@ -1,0 +1,117 @@
+"""Engine, request-scoped sessions, and how each dialect serialises writers.
+
+Every write that changes the set of active signals takes the feed head lock first
+(`lock_feed_head`), so feed sequence numbers are handed out in commit order
+(DESIGN invariant 2): `SELECT ... FOR UPDATE` on the head row on PostgreSQL; on SQLite
+the whole write transaction starts with `BEGIN IMMEDIATE`, which takes the database's
+single write lock before the first read.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+_WRITE_OPTION = "federation_write"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine with our per-dialect settings applied.
+
+    SQL parameters are hidden from exception messages: they can hold hashes, and
+    exceptions end up in logs.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let us issue BEGIN ourselves (pysqlite's own BEGIN is always DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Writers take the write lock at BEGIN: a DEFERRED transaction that reads and
+        # then writes can fail with SQLITE_BUSY_SNAPSHOT under concurrency, unretried.
+        mode = "IMMEDIATE" if connection.get_execution_options().get(_WRITE_OPTION) else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextlib.contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """Run the block in one write transaction: commit on success, roll back on error.
+
+    The session must not be inside a transaction already (reads included), because
+    on SQLite the kind of BEGIN is chosen when the transaction starts.
+    """
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={_WRITE_OPTION: True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def lock_feed_head(session: Session) -> int:
+    """Take the feed head lock and return the last sequence number handed out.
+
+    Call inside `write_transaction`. On SQLite the lock is already held since BEGIN
+    IMMEDIATE; on PostgreSQL the row lock is held until commit, so concurrent writers
+    append their entries one after another, in commit order.
+    """
+    query = "SELECT last_seq FROM feed_head WHERE id = 1"
+    if session.get_bind().dialect.name == "postgresql":
+        query += " FOR UPDATE"
+    return session.execute(text(query)).scalar_one()
+
+
+class DatabaseState:
+    """One app's engine and session factory, kept in app.extensions["federation.db"]."""
+
+    def __init__(self, url: str, **engine_options) -> None:
+        self.engine = make_engine(url, **engine_options)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+
+class Database:
+    """The Flask extension: unbound at import, one engine per app, one session per request."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["federation.db"] = DatabaseState(app.config["DATABASE_URL"],
+                                                        **app.config.get("ENGINE_OPTIONS", {}))
+        app.teardown_appcontext(self._close_session)
+
+    @property
+    def session(self) -> Session:
+        """The session of the current request (opened on first use)."""
+        if "db_session" not in g:
+            g.db_session = current_app.extensions["federation.db"].sessions()
+        return g.db_session
+
+    @staticmethod
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()

@@ -1,0 +1,26 @@
+"""Production gunicorn settings: `gunicorn -c python:federation.gunicorn_conf 'federation.wsgi:app'`.
+
+Every value can be overridden with GUNICORN_CMD_ARGS or the FEDERATION_GUNICORN_* vars below.
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("FEDERATION_BIND", "127.0.0.1:8000")
+# Web workers are stateless (DESIGN "Scale"); the database is the bottleneck, not CPU.
+workers = int(os.environ.get("FEDERATION_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
+worker_class = "gthread"
+threads = int(os.environ.get("FEDERATION_THREADS", 4))
+# Requests are small and bounded (1 MiB bodies, 5000-entry feed pages): anything slower
+# than this is stuck and is better restarted than waited on.
+timeout = int(os.environ.get("FEDERATION_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# Restart workers now and then so a slow leak cannot grow forever; jitter avoids herds.
+max_requests = 20000
+max_requests_jitter = 2000
+# Proxy headers are trusted only from these addresses (the load balancer); the app's
+# FEDERATION_PROXY_HOPS says how many hops of X-Forwarded-* it honours.
+forwarded_allow_ips = os.environ.get("FEDERATION_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Access logs would show paths and client addresses only; our URLs never carry secrets.
+accesslog = os.environ.get("FEDERATION_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

@@ -1,0 +1,169 @@
+"""SQLAlchemy 2 typed models. The schema itself changes only through Alembic migrations."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids on PostgreSQL; SQLite only auto-increments a column typed INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every dialect (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use federation.models.utcnow()")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+int_pk = Annotated[int, mapped_column(BigId, primary_key=True)]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime)]
+created_timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime, default=utcnow)]
+digest = Annotated[bytes, mapped_column(LargeBinary(32))]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Case(Base):
+    """One report by one person (or one platform). Holds no image, no name, no contact."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'withdrawn')", name="status"),
+        CheckConstraint("source IN ('person', 'platform')", name="source"),
+    )
+
+    id: Mapped[int_pk]
+    # HMAC of the reference under the pepper: lookups work, a stolen table reveals none.
+    reference_digest: Mapped[digest] = mapped_column(unique=True)
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    source: Mapped[str] = mapped_column(String(16), default="person")
+    consent_version: Mapped[int] = mapped_column(SmallInteger)
+    referral_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_timestamp]
+    withdrawn_at: Mapped[timestamp | None]
+    failed_pin_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[timestamp | None]
+
+    links: Mapped[list[CaseSignal]] = relationship(back_populates="case")
+
+
+class Signal(Base):
+    """One hash, shared by every case that reported it. `active` while any such case is."""
+
+    __tablename__ = "signals"
+    __table_args__ = (
+        UniqueConstraint("type", "value"),
+        CheckConstraint("type IN ('pdq', 'phash', 'md5', 'sha256')", name="type"),
+        CheckConstraint("quality IS NULL OR (quality BETWEEN 0 AND 100)", name="quality"),
+    )
+
+    id: Mapped[int_pk]
+    type: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[int | None] = mapped_column(SmallInteger)
+    active: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[created_timestamp]
+
+
+class CaseSignal(Base):
+    """A case reported a signal. `record_id` is the opaque id partners see for the pair."""
+
+    __tablename__ = "case_signals"
+    __table_args__ = (UniqueConstraint("case_id", "signal_id"), Index(None, "signal_id"))
+
+    id: Mapped[int_pk]
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    record_id: Mapped[str] = mapped_column(String(40), unique=True)
+
+    case: Mapped[Case] = relationship(back_populates="links")
+    signal: Mapped[Signal] = relationship()
+
+
+class AuditEvent(Base):
+    """Append-only security log. Holds no secret, no reference, no hash."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int_pk]
+    at: Mapped[created_timestamp]
+    event: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class IdempotencyRecord(Base):
+    """The outcome of a write, replayed when the same Idempotency-Key comes again.
+
+    `response` holds the body to replay. For case creation it is sealed under a key
+    derived from the Idempotency-Key itself (see federation/idempotency.py), so only the
+    client that holds the key can have it opened.
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key_digest"),)
+
+    id: Mapped[int_pk]
+    scope: Mapped[str] = mapped_column(String(80))
+    key_digest: Mapped[digest]
+    request_digest: Mapped[digest]
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[created_timestamp]
+
+
+class FeedHead(Base):
+    """A single row: the last feed sequence number handed out, and the writers' lock."""
+
+    __tablename__ = "feed_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)

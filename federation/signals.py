@@ -1,0 +1,60 @@
+"""Signal types: the allow-list pattern of each, normalisation and distance."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from federation.errors import InvalidSignal
+
+HEX_LENGTHS = {"pdq": 64, "phash": 16, "md5": 32, "sha256": 64}
+TYPES = tuple(HEX_LENGTHS)
+MIN_PDQ_QUALITY = 50  # below this an image is too featureless to match safely
+PDQ_MATCH_DISTANCE = 31
+_PATTERNS = {kind: re.compile(rf"[0-9a-fA-F]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SignalValue:
+    """A validated, normalised hash. `quality` is set for PDQ only."""
+
+    type: str
+    value: str
+    quality: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.type, self.value)
+
+
+def parse_signal(kind: str, value: str, quality: int | None = None) -> SignalValue:
+    """Validate and normalise one signal (lower-case hex), or raise InvalidSignal."""
+    if kind not in HEX_LENGTHS:
+        raise InvalidSignal(f"unknown signal type {kind!r}; expected one of {', '.join(TYPES)}",
+                            code="unknown_signal_type")
+    if not isinstance(value, str) or not _PATTERNS[kind].fullmatch(value):
+        raise InvalidSignal(f"a {kind} value must be exactly {HEX_LENGTHS[kind]} hexadecimal characters")
+    if kind != "pdq":
+        if quality is not None:
+            raise InvalidSignal(f"quality applies to pdq only, not {kind}")
+        return SignalValue(kind, value.lower())
+    if quality is None:
+        raise InvalidSignal("a pdq signal needs its quality (0-100)", code="pdq_quality_missing")
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+        raise InvalidSignal("pdq quality must be a whole number from 0 to 100")
+    if quality < MIN_PDQ_QUALITY:
+        raise InvalidSignal(f"pdq quality {quality} is below {MIN_PDQ_QUALITY}: the image is too "
+                            "featureless to match safely", code="pdq_quality_too_low")
+    return SignalValue(kind, value.lower(), quality)
+
+
+def dedupe(signals: list[SignalValue]) -> list[SignalValue]:
+    """Drop repeats of the same (type, value), keeping the first and its order."""
+    seen: dict[tuple[str, str], SignalValue] = {}
+    for signal in signals:
+        seen.setdefault(signal.key, signal)
+    return list(seen.values())
+
+
+def hamming_distance(a: str, b: str) -> int:
+    """Bits that differ between two equal-length hex hashes."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
