@@ -147,17 +147,20 @@ HASHING_HARNESS = """<!doctype html>
 <script type="module">
 import { hashFile, HashingError } from "/static/js/hashing/client.js";
 
-// One outcome per chosen file, in order: {name, signals, error?, progress: [[done, total]...]}.
+// One outcome per chosen file, in order:
+// {name, signals, error, message?, progress: [[done, total]...], milliseconds}.
 window.hashChosen = (kind) => Promise.all(
   [...document.getElementById("files").files].map(async (file) => {
     const progress = [];
     const onProgress = ({ done, total }) => progress.push([done, total]);
+    const start = performance.now();
     try {
       const { signals } = await hashFile(file, { kind, onProgress });
-      return { name: file.name, signals, error: null, progress };
+      return { name: file.name, signals, error: null, progress, milliseconds: performance.now() - start };
     } catch (error) {
       if (!(error instanceof HashingError)) throw error;
-      return { name: file.name, signals: error.signals, error: error.code, message: error.message, progress };
+      return { name: file.name, signals: error.signals, error: error.code, message: error.message,
+               progress, milliseconds: performance.now() - start };
     }
   }),
 );

@@ -111,11 +111,14 @@ async function photoPdq(file, head, signals) {
 // Decode as the browser shows the photo: EXIF orientation applied. Colour
 // profiles are NOT applied ("none"), because platforms hash with decoders
 // (Pillow, OpenCV) that ignore them; converting would move us away from them.
+// Transparency: a 2D canvas keeps colour premultiplied by alpha, so a fully
+// transparent pixel reads back black, where Pillow's convert("RGB") keeps its
+// hidden colour. The corpus's RGBA images still conform; cut-outs with large
+// transparent areas may hash further from a platform's Pillow hash.
 async function decodeCapped(file) {
   const full = await createImageBitmap(file, {
     imageOrientation: "from-image",
     colorSpaceConversion: "none",
-    premultiplyAlpha: "none",
   });
   const scale = MAX_LONG_SIDE / Math.max(full.width, full.height);
   if (scale >= 1) return full;
