@@ -33,7 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def case_policy(config) -> CasePolicy:
     return CasePolicy(
-        pepper=config["PEPPER_BYTES"],
+        pepper=config["PEPPER_BYTES"], kek=config["KEK_BYTES"],
         scrypt_n=int(config["PIN_SCRYPT_N"]), scrypt_r=int(config["PIN_SCRYPT_R"]),
         scrypt_p=int(config["PIN_SCRYPT_P"]), max_failures=int(config["PIN_MAX_FAILURES"]),
         lock_base_seconds=int(config["PIN_LOCK_BASE_SECONDS"]),

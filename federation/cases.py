@@ -34,6 +34,7 @@ class CasePolicy:
     """The settings case services need, taken from config once at start-up."""
 
     pepper: bytes
+    kek: bytes  # opens the feed-signing key
     scrypt_n: int = 2**12
     scrypt_r: int = 8
     scrypt_p: int = 1
@@ -135,7 +136,7 @@ def _insert_case(session: Session, policy: CasePolicy, signals: list[SignalValue
         session.add(case)
         session.flush()
         activated = _link_signals(session, case, signals)
-        feed.publish(session, [("add", link) for link in activated])
+        feed.publish(session, policy.kek, [("add", link) for link in activated])
         audit.record(session, "case_created", actor=actor, case_id=case.id,
                      detail=f"signals={len(signals)}")
         receipt = CaseReceipt(reference, pin, None, case.status, len(signals), case.created_at)
@@ -167,7 +168,7 @@ def withdraw_case(session: Session, policy: CasePolicy, reference: str, pin: str
         else:
             case.status, case.withdrawn_at = "withdrawn", utcnow()
             deactivated = _unlink_signals(session, case)
-            feed.publish(session, [("delete", link) for link in deactivated])
+            feed.publish(session, policy.kek, [("delete", link) for link in deactivated])
             audit.record(session, "case_withdrawn", actor="person", case_id=case.id,
                          detail=f"deactivated={len(deactivated)}")
     return _status_of(session, case)

@@ -2,12 +2,14 @@
 partners, organisations, keys and statistics."""
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
 
 from federation.app import create_app
 from federation.config import ConfigError
+from federation.errors import FederationError, NotFound
 
 
 @click.group()
@@ -18,6 +20,7 @@ def main(ctx: click.Context) -> None:
         ctx.obj = create_app()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    ctx.call_on_close(ctx.obj.extensions["federation.db"].engine.dispose)
 
 
 @main.group("db")
@@ -59,8 +62,9 @@ def db_current(app) -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", type=int, default=None, help="gunicorn workers (SQLite: 1)")
 @click.option("--no-migrate", is_flag=True, help="do not upgrade the database first")
+@click.option("--demo", is_flag=True, help="ensure a signing key and print a demo partner's token")
 @click.pass_obj
-def serve(app, bind: str, workers: int | None, no_migrate: bool) -> None:
+def serve(app, bind: str, workers: int | None, no_migrate: bool, demo: bool) -> None:
     """Run the service with gunicorn, after upgrading the database."""
     from federation.migrate import upgrade
     from federation.serving import run_gunicorn
@@ -68,11 +72,174 @@ def serve(app, bind: str, workers: int | None, no_migrate: bool) -> None:
     url = app.config["DATABASE_URL"]
     if not no_migrate:
         upgrade(url)
+    _ensure_signing_key(app)
+    if demo:
+        _demo_setup(app, bind)
     if workers is None:
         # SQLite has one writer; one process with threads serves it best.
         workers = 1 if url.startswith("sqlite") else 2
     click.echo(f"Federation serving on http://{bind} (database: {url.split('://')[0]})")
     run_gunicorn(app, bind=bind, workers=workers)
+
+
+def _ensure_signing_key(app) -> None:
+    from federation import signing_keys
+
+    with _session(app) as session:
+        key = signing_keys.ensure_key(session, app.config["KEK_BYTES"])
+        session.commit()
+        click.echo(f"signing key: {key.kid}")
+
+
+def _demo_setup(app, bind: str) -> None:
+    from federation import partners
+
+    with _session(app) as session:
+        try:
+            issued = partners.rotate_token(session, "demo")
+        except NotFound:
+            issued = partners.add_partner(session, "demo", partners.SCOPES, "Demo Platform")
+        session.commit()
+        click.echo(f"demo partner 'demo' (all scopes), token shown once:\n  {issued.token}")
+        click.echo(f"try: curl -H 'Authorization: Bearer {issued.token}' http://{bind}/v1/feed")
+
+
+@contextlib.contextmanager
+def _session(app):
+    with app.app_context():
+        session = app.extensions["federation.db"].sessions()
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+def _fail(error: FederationError) -> click.ClickException:
+    return click.ClickException(error.detail)
+
+
+# --- partners --------------------------------------------------------------------------
+
+@main.group("partners")
+def partners_group() -> None:
+    """Member platforms and their tokens."""
+
+
+@partners_group.command("add")
+@click.argument("name")
+@click.option("--scopes", default="feed:read,feedback:write", show_default=True,
+              help="comma-separated: feed:read, feedback:write, signals:write")
+@click.option("--display-name", help="the name people see in their case status")
+@click.pass_obj
+def partners_add(app, name: str, scopes: str, display_name: str | None) -> None:
+    """Onboard a platform and print its token (shown only this once)."""
+    from federation import partners
+
+    with _session(app) as session:
+        try:
+            issued = partners.add_partner(session, name, partners.parse_scopes(scopes), display_name)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(f"partner {name} added with scopes {issued.partner.scopes}")
+        click.echo("token (store it now; it is not kept and cannot be shown again):")
+        click.echo(issued.token)
+
+
+@partners_group.command("list")
+@click.pass_obj
+def partners_list(app) -> None:
+    """List partners with status and scopes (never tokens)."""
+    from federation import partners
+
+    with _session(app) as session:
+        for partner in partners.list_partners(session):
+            click.echo(f"{partner.name}\t{partner.status}\t{partner.scopes}\t{partner.display_name}")
+
+
+def _set_partner_status(app, name: str, status: str) -> None:
+    from federation import partners
+
+    with _session(app) as session:
+        try:
+            partners.set_status(session, name, status)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(f"partner {name} is {status}")
+
+
+@partners_group.command("suspend")
+@click.argument("name")
+@click.pass_obj
+def partners_suspend(app, name: str) -> None:
+    """Refuse the partner's token (403) until resumed."""
+    _set_partner_status(app, name, "suspended")
+
+
+@partners_group.command("resume")
+@click.argument("name")
+@click.pass_obj
+def partners_resume(app, name: str) -> None:
+    """Accept the partner's token again."""
+    _set_partner_status(app, name, "active")
+
+
+@partners_group.command("rotate-token")
+@click.argument("name")
+@click.pass_obj
+def partners_rotate(app, name: str) -> None:
+    """Issue a new token; the old one stops working at once."""
+    from federation import partners
+
+    with _session(app) as session:
+        try:
+            issued = partners.rotate_token(session, name)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(issued.token)
+
+
+# --- signing keys ----------------------------------------------------------------------
+
+@main.group("keys")
+def keys_group() -> None:
+    """Feed-signing keys."""
+
+
+@keys_group.command("rotate")
+@click.pass_obj
+def keys_rotate(app) -> None:
+    """Make a new active key; the old one is retired but stays published."""
+    from federation import signing_keys
+    from federation.db import lock_feed_head, write_transaction
+
+    with _session(app) as session, write_transaction(session):
+        # Under the head lock: no entry is being signed while the active key changes.
+        lock_feed_head(session)
+        key = signing_keys.create_key(session, app.config["KEK_BYTES"])
+    click.echo(f"active key: {key.kid}")
+
+
+@keys_group.command("list")
+@click.pass_obj
+def keys_list(app) -> None:
+    """List keys with status and validity window."""
+    from federation import signing_keys
+
+    with _session(app) as session:
+        for key in signing_keys.list_keys(session):
+            until = key.not_after.isoformat() if key.not_after else "-"
+            click.echo(f"{key.kid}\t{key.status}\t{key.not_before.isoformat()}\t{until}")
+
+
+@keys_group.command("new-kek")
+def keys_new_kek() -> None:
+    """Print a fresh key-encryption key for FEDERATION_KEK."""
+    from federation.crypto.keys import new_kek
+
+    click.echo(new_kek())
 
 
 if __name__ == "__main__":  # pragma: no cover

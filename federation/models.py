@@ -108,6 +108,9 @@ class Signal(Base):
     value: Mapped[str] = mapped_column(String(64))
     quality: Mapped[int | None] = mapped_column(SmallInteger)
     active: Mapped[bool] = mapped_column(default=False)
+    # The record id the feed's `add` carried; the matching `delete` carries it again,
+    # so a partner may key its store by record id or by (type, value) alike.
+    active_record_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[created_timestamp]
 
 
@@ -167,3 +170,55 @@ class FeedHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SigningKey(Base):
+    """An Ed25519 feed-signing key. The private half is sealed under the KEK at rest."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (CheckConstraint("status IN ('active', 'retired', 'revoked')", name="status"),)
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))
+    not_before: Mapped[timestamp]
+    not_after: Mapped[timestamp | None]
+    created_at: Mapped[created_timestamp]
+
+
+class FeedEntry(Base):
+    """One change to the active set, as signed. `body` is the canonical JSON that was
+    signed, kept so serving never re-serialises; `leaf_hash` is its RFC 9162 leaf."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (CheckConstraint("op IN ('add', 'delete')", name="op"), Index(None, "signal_id"))
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    op: Mapped[str] = mapped_column(String(8))
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    record_id: Mapped[str] = mapped_column(String(40))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[str] = mapped_column(String(100))  # base64url, served as is
+    kid: Mapped[str] = mapped_column(ForeignKey("signing_keys.kid"))
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[created_timestamp]
+
+
+class Partner(Base):
+    """A member platform. Its token is stored only as a SHA-256 digest."""
+
+    __tablename__ = "partners"
+    __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status"),)
+
+    id: Mapped[int_pk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    token_digest: Mapped[digest] = mapped_column(unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated, as in OAuth
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[created_timestamp]
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())

@@ -115,7 +115,19 @@ def make_app(test_config, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(make_app):
-    return make_app()
+    app = make_app()
+    _ensure_signing_key(app)
+    return app
+
+
+def _ensure_signing_key(app):
+    from sqlalchemy.orm import Session
+
+    from federation import signing_keys
+
+    with Session(app.extensions["federation.db"].engine) as session:
+        signing_keys.ensure_key(session, app.config["KEK_BYTES"])
+        session.commit()
 
 
 @pytest.fixture
@@ -152,9 +164,6 @@ def clean_database(app):
         for table in reversed(Base.metadata.sorted_tables):
             if table.name == "feed_head":
                 conn.execute(text("UPDATE feed_head SET last_seq = 0"))
-            elif table.name not in PRESERVED_TABLES:
+            else:
                 conn.execute(table.delete())
-
-
-# Tables whose rows a test may not delete: the migrations seed them.
-PRESERVED_TABLES = {"feed_head"}
+    _ensure_signing_key(app)

@@ -35,3 +35,32 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         return {name: sorted(map(tuple, conn.execute(select(table)).all()), key=repr)
                 for name, table in metadata.tables.items()}
+
+
+def add_partner(app, name: str | None = None, scopes: str = "feed:read feedback:write signals:write",
+                display_name: str | None = None) -> str:
+    """Onboard a partner straight through the service; return its bearer token."""
+    from sqlalchemy.orm import Session
+
+    from federation import partners
+
+    with Session(app.extensions["federation.db"].engine) as session:
+        issued = partners.add_partner(session, name or f"p{secrets.token_hex(4)}",
+                                      partners.parse_scopes(scopes), display_name)
+        session.commit()
+        return issued.token
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def read_feed(client, token: str, after: int = 0, limit: int = 1000) -> list[dict]:
+    """Every entry after `after`, following pages to the end."""
+    entries = []
+    while True:
+        page = client.get(f"/v1/feed?after={after}&limit={limit}", headers=bearer(token)).get_json()
+        entries += page["entries"]
+        after = page["next"]
+        if not page["has_more"]:
+            return entries

@@ -28,7 +28,7 @@ def require_json_body() -> None:
 
 
 def init_api(app: Flask) -> None:
-    from federation.api import cases, health
+    from federation.api import cases, feed, health, wellknown
 
     app.config.setdefault("API_TITLE", "Federation")
     app.config.setdefault("API_VERSION", "v1")
@@ -38,7 +38,8 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
     api = Api(app)
-    for blueprint in (cases.blp, health.blp):
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for blueprint in (cases.blp, feed.blp, health.blp, wellknown.blp):
         api.register_blueprint(blueprint)
     _serve_swagger_assets(app)
 

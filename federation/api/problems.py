@@ -10,7 +10,7 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from federation.errors import FederationError, LockedOut
+from federation.errors import FederationError, LockedOut, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ def register_error_handlers(app: Flask, html_handler=None) -> None:
         response = render(error.status, error.code, error.title, error.detail, **error.extra)
         if isinstance(error, LockedOut):
             response.headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="federation"'
+
         return response
 
     @app.errorhandler(HTTPException)

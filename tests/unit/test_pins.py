@@ -34,5 +34,5 @@ def test_same_pin_hashes_differently_each_time():
 
 
 def test_lock_grows_and_is_capped():
-    policy = CasePolicy(pepper=PEPPER, lock_base_seconds=60, lock_max_seconds=3600)
+    policy = CasePolicy(pepper=PEPPER, kek=PEPPER, lock_base_seconds=60, lock_max_seconds=3600)
     assert [policy.lock_seconds(n) for n in (1, 2, 3, 7, 50)] == [60, 120, 240, 3600, 3600]

@@ -1,0 +1,62 @@
+"""GET /v1/feed: the signed log of adds and deletes, for member platforms."""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Response, request
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from federation import feed
+from federation.api import require_json_body
+from federation.api.auth import PartnerBlueprint
+from federation.db import db
+
+blp = PartnerBlueprint("feed", __name__, url_prefix="/v1", description="The signed hash feed")
+blp.before_request(require_json_body)
+
+
+class FeedQuery(Schema):
+    after = fields.Integer(load_default=0, strict=False, validate=validate.Range(min=0),
+                           metadata={"description": "the last seq you applied (0 to start)"})
+    limit = fields.Integer(load_default=feed.DEFAULT_PAGE,
+                           validate=validate.Range(min=1, max=feed.MAX_PAGE))
+
+
+class FeedEntrySchema(Schema):
+    seq = fields.Integer(required=True)
+    op = fields.String(required=True, metadata={"description": "add or delete"})
+    id = fields.String(required=True, metadata={"description": "opaque record id"})
+    type = fields.String(required=True)
+    value = fields.String(required=True)
+    quality = fields.Integer(metadata={"description": "pdq only"})
+    v = fields.Integer(required=True)
+    kid = fields.String(required=True)
+    sig = fields.String(required=True, metadata={
+        "description": "Ed25519 over the RFC 8785 JSON of the entry without kid and sig"})
+
+
+class FeedPageSchema(Schema):
+    entries = fields.List(fields.Nested(FeedEntrySchema), required=True)
+    next = fields.Integer(required=True, metadata={"description": "pass as `after` next time"})
+    has_more = fields.Boolean(required=True)
+
+
+@blp.route("/feed", scope="feed:read")
+class Feed(MethodView):
+    @blp.arguments(FeedQuery, location="query")
+    @blp.doc(security=[{"bearer": []}])
+    @blp.response(200, FeedPageSchema)
+    @blp.alt_response(304, description="Not modified (If-None-Match)")
+    @blp.alt_response(401, description="No or invalid token")
+    @blp.alt_response(403, description="Suspended, or no feed:read scope")
+    def get(self, query):
+        """A page of entries with seq > after, in order. Full pages are immutable."""
+        page = feed.read_page(db.session, query["after"], query["limit"])
+        etag = hashlib.sha256(page.body).hexdigest()[:32]
+        cache = ("public, max-age=31536000, immutable" if page.immutable else "no-cache")
+        if request.if_none_match.contains(etag):
+            return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": cache})
+        # The body is assembled from stored bytes, so it bypasses schema serialisation.
+        return Response(page.body, mimetype="application/json",
+                        headers={"ETag": f'"{etag}"', "Cache-Control": cache})

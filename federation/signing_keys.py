@@ -1,0 +1,69 @@
+"""Feed-signing keys: create, rotate, load the active signer, publish the JWKS.
+
+Rotation makes a new active key and retires the old one. A retired key signs nothing
+new but stays published, so every entry it signed still verifies (DESIGN invariant 4).
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from federation.crypto import keys, signing
+from federation.crypto.signing import Signer
+from federation.errors import FederationError
+from federation.models import SigningKey, utcnow
+
+
+class NoActiveKey(FederationError):
+    status = 503
+    code = "no_signing_key"
+    title = "No active signing key; run `federation keys rotate`"
+
+
+def create_key(session: Session, kek: bytes) -> SigningKey:
+    """Make a new active key, retiring any active one. Caller commits."""
+    now = utcnow()
+    for old in session.scalars(select(SigningKey).where(SigningKey.status == keys.ACTIVE)):
+        old.status, old.not_after = keys.RETIRED, now
+    private_raw, public_raw = signing.generate_keypair()
+    kid = signing.key_id(public_raw)
+    key = SigningKey(kid=kid, public_key=public_raw, status=keys.ACTIVE, not_before=now,
+                     private_sealed=keys.seal_private_key(private_raw, kek, kid))
+    session.add(key)
+    session.flush()
+    return key
+
+
+def ensure_key(session: Session, kek: bytes) -> SigningKey:
+    """The active key, created if there is none (first start of the embedded default)."""
+    return _active(session) or create_key(session, kek)
+
+
+def active_signer(session: Session, kek: bytes) -> Signer:
+    """The signer for new entries. Raises NoActiveKey."""
+    key = _active(session)
+    if key is None:
+        raise NoActiveKey()
+    return keys.load_signer(key.private_sealed, kek, key.kid)
+
+
+def revoke(session: Session, kid: str) -> None:
+    """Mark a compromised key revoked: verifiers then refuse what it signed."""
+    key = session.get(SigningKey, kid)
+    if key is None:
+        raise FederationError(f"no key {kid}", code="unknown_key")
+    key.status, key.not_after = keys.REVOKED, key.not_after or utcnow()
+
+
+def list_keys(session: Session) -> list[SigningKey]:
+    return list(session.scalars(select(SigningKey).order_by(SigningKey.not_before)))
+
+
+def jwks(session: Session) -> dict:
+    """The published key set (RFC 7517 / RFC 8037), every key with status and window."""
+    return {"keys": [keys.public_jwk(k.kid, k.public_key, k.status, k.not_before, k.not_after)
+                     for k in list_keys(session)]}
+
+
+def _active(session: Session) -> SigningKey | None:
+    return session.scalar(select(SigningKey).where(SigningKey.status == keys.ACTIVE))
