@@ -13,6 +13,7 @@ from federation.api.problems import register_error_handlers
 from federation.cases import CasePolicy
 from federation.config import load_config
 from federation.db import db
+from federation.portal import init_portal, render_error
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -27,7 +28,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.extensions["federation.case_policy"] = case_policy(app.config)
     init_api(app)
-    register_error_handlers(app)
+    init_portal(app)
+    register_error_handlers(app, html_handler=render_error)
     return app
 
 
