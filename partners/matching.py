@@ -1,0 +1,159 @@
+"""Match a platform's uploads against the federation's active signals.
+
+A :class:`MatchIndex` holds every active signal the partner has synced, keyed by the
+opaque record id the feed gives each (case, signal). The feed client calls ``add`` for
+an ``add`` entry and ``remove`` for a ``delete`` entry; upload handling calls
+``match_photo`` (with :func:`partners.hashing.hash_photo`'s output) or ``match_file``
+(with :func:`partners.hashing.hash_file`'s output, for videos and other files).
+
+Signal types and their rules:
+
+* ``pdq``: within ``pdq_max_distance`` bits (31, the federation's rule), exact search
+  through :class:`partners.index.PDQIndex`. An upload whose PDQ quality is below
+  ``min_pdq_quality`` (50, as the federation refuses to store) is not PDQ-matched: a
+  featureless image would match too much.
+* ``phash``: within ``phash_max_distance`` bits of 64 (8 by default: the same fraction
+  of the hash, about 12%, as PDQ's 31 of 256).
+* ``md5``, ``sha256``: equal values.
+
+Memory: the PDQ index itself stays under 128 bytes per hash; on top of it this class
+keeps, per record, its id string and a dict entry (roughly 150 bytes in CPython).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from partners.hashing import FileHashes, PhotoHashes
+from partners.index import PDQ_MAX_DISTANCE, PDQIndex, PHashIndex, pdq_words, phash_values
+
+SIGNAL_PATTERNS = {
+    "pdq": re.compile(r"[0-9a-f]{64}"),
+    "phash": re.compile(r"[0-9a-f]{16}"),
+    "md5": re.compile(r"[0-9a-f]{32}"),
+    "sha256": re.compile(r"[0-9a-f]{64}"),
+}
+MIN_PDQ_QUALITY = 50
+PHASH_MAX_DISTANCE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    record_id: str
+    signal_type: str
+    distance: int  # Hamming distance in bits; 0 for md5 / sha256
+
+
+class MatchIndex:
+    """Active signals by record id, searchable by an upload's hashes."""
+
+    def __init__(self, pdq_max_distance: int = PDQ_MAX_DISTANCE,
+                 phash_max_distance: int = PHASH_MAX_DISTANCE,
+                 min_pdq_quality: int = MIN_PDQ_QUALITY) -> None:
+        self.min_pdq_quality = min_pdq_quality
+        self.pdq = PDQIndex(max_distance=pdq_max_distance)
+        self.phash = PHashIndex(max_distance=phash_max_distance)
+        self._exact: dict[str, dict[str, set[str]]] = {"md5": {}, "sha256": {}}
+        # record id -> (signal type, row in its index, or the value for exact types)
+        self._records: dict[str, tuple[str, int | str]] = {}
+        self._row_records: dict[str, list[str]] = {"pdq": [], "phash": []}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._records
+
+    def add(self, record_id: str, signal_type: str, value: str) -> None:
+        """Start matching a signal. Adding a record id again replaces its signal."""
+        self.add_many(signal_type, [record_id], [value])
+
+    def add_many(self, signal_type: str, record_ids: Sequence[str], values: Sequence[str]) -> None:
+        """Add many signals of one type at once (one index append, not one per signal).
+
+        Raises ValueError for an unknown type or a malformed value; nothing is added then.
+        """
+        if len(record_ids) != len(values):
+            raise ValueError("record_ids and values differ in length")
+        if len(set(record_ids)) != len(record_ids):
+            raise ValueError("a record id appears twice")
+        values = [_normalised(signal_type, value) for value in values]
+        for record_id in record_ids:
+            self.remove(record_id)
+        if signal_type in self._exact:
+            table = self._exact[signal_type]
+            for record_id, value in zip(record_ids, values):
+                table.setdefault(value, set()).add(record_id)
+                self._records[record_id] = (signal_type, value)
+            return
+        if signal_type == "pdq":
+            rows = self.pdq.add(pdq_words(values))
+        else:
+            rows = self.phash.add(phash_values(values))
+        self._row_records[signal_type].extend(record_ids)
+        for record_id, row in zip(record_ids, rows.tolist()):
+            self._records[record_id] = (signal_type, row)
+
+    def remove(self, record_id: str) -> bool:
+        """Stop matching a record at once (a withdrawal). Returns whether it was there."""
+        entry = self._records.pop(record_id, None)
+        if entry is None:
+            return False
+        signal_type, key = entry
+        if signal_type in self._exact:
+            holders = self._exact[signal_type][key]
+            holders.discard(record_id)
+            if not holders:
+                del self._exact[signal_type][key]
+        elif signal_type == "pdq":
+            self.pdq.remove([key])
+        else:
+            self.phash.remove([key])
+        return True
+
+    def match_photo(self, hashes: PhotoHashes) -> list[Match]:
+        """Records matching an upload's PDQ or pHash, nearest first."""
+        return self.match_photos([hashes])[0]
+
+    def match_photos(self, many: Sequence[PhotoHashes]) -> list[list[Match]]:
+        """:meth:`match_photo` for many uploads, searched as one batch."""
+        results: list[list[Match]] = [[] for _ in many]
+        usable = [i for i, h in enumerate(many) if h.pdq_quality >= self.min_pdq_quality]
+        if usable and len(self.pdq):
+            found = self.pdq.search_batch(pdq_words(many[i].pdq.lower() for i in usable))
+            for i, (rows, distances) in zip(usable, found):
+                results[i].extend(self._row_matches("pdq", rows, distances))
+        if len(self.phash):
+            found = self.phash.search_batch(phash_values(h.phash.lower() for h in many))
+            for i, (rows, distances) in enumerate(found):
+                results[i].extend(self._row_matches("phash", rows, distances))
+        for matches in results:
+            matches.sort(key=lambda m: (m.distance, m.signal_type, m.record_id))
+        return results
+
+    def match_file(self, hashes: FileHashes) -> list[Match]:
+        """Records whose MD5 or SHA-256 equals the file's."""
+        matches = []
+        for signal_type, value in (("md5", hashes.md5), ("sha256", hashes.sha256)):
+            for record_id in sorted(self._exact[signal_type].get(value.lower(), ())):
+                matches.append(Match(record_id, signal_type, 0))
+        return matches
+
+    def _row_matches(self, signal_type: str, rows: np.ndarray,
+                     distances: np.ndarray) -> Iterable[Match]:
+        records = self._row_records[signal_type]
+        return (Match(records[row], signal_type, distance)
+                for row, distance in zip(rows.tolist(), distances.tolist()))
+
+
+def _normalised(signal_type: str, value: str) -> str:
+    pattern = SIGNAL_PATTERNS.get(signal_type)
+    if pattern is None:
+        raise ValueError(f"unknown signal type {signal_type!r}")
+    value = value.strip().lower()
+    if not pattern.fullmatch(value):
+        raise ValueError(f"malformed {signal_type} value")
+    return value
