@@ -1,0 +1,235 @@
+"""Partner kit benchmark: the PDQ match index and the photo hasher, against baselines.
+
+Every number is measured in the same run as its baseline, on the same data, and
+printed as the median of ``--repeat`` runs with the ratio to the baseline.
+
+1. index: queries per second (one thread) and bytes per hash of partners.index.PDQIndex
+   at each ``--sizes`` count of random PDQ hashes; half the queries are near-duplicates
+   of stored hashes (1..31 bits flipped), half unrelated. Baselines: faiss
+   IndexBinaryFlat (brute force) and IndexBinaryMultiHash(256, 16, 16) with nflip=1
+   (what Meta's HMA uses), both through range_search with radius 32 (faiss returns
+   distances strictly below the radius, i.e. <= 31), omp threads = 1. Recall and
+   precision are computed against IndexBinaryFlat's exact answers: both must be 1.0.
+2. hashing: photos per second of partners.hashing.hash_photo (PDQ + pHash, EXIF
+   orientation applied) against Meta's C++ PDQ (``pdqhash.compute``) after a full
+   Pillow decode and exif_transpose, on the corpus's 12-megapixel phone photos and on
+   the whole corpus; with the largest PDQ bit distance between the two (on images of
+   quality >= 80).
+3. sync: feed sync throughput. Not written yet: see ``bench_sync`` (the lead adds it).
+
+Run from the repository root (10 M hashes need about 6 GB of memory and ten minutes
+or so on two cores, mostly building the faiss multi-hash index and the brute-force
+baseline queries):
+
+    .venv/bin/python -m bench.partner                      # 1 M hashes + hashing
+    .venv/bin/python -m bench.partner --sizes 1000000 10000000 --repeat 3
+    .venv/bin/python -m bench.partner --only hashing
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from partners.index import PDQIndex
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_DISTANCE = 31
+SECTIONS = ("index", "hashing", "sync")
+
+
+def default_corpus() -> Path:
+    return Path(os.environ.get("FEDERATION_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))
+
+
+def faiss_bytes(faiss, index) -> int:
+    """A faiss index's size as serialised (codes plus hash tables; a lower bound in memory)."""
+    return faiss.serialize_index_binary(index).size
+
+
+def median_rate(work: Callable[[], object], items: int, repeat: int) -> float:
+    """Items per second: the median over ``repeat`` timed runs after one warm-up."""
+    work()
+    rates = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        work()
+        rates.append(items / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+# ---- 1. index ----------------------------------------------------------------------
+
+def make_queries(stored: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Half near-duplicates (1..31 random bits flipped), half random; and their sources."""
+    near = count // 2
+    sources = rng.integers(0, len(stored), near)
+    queries = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
+    queries[:near] = stored[sources]
+    flips = rng.integers(1, MAX_DISTANCE + 1, near)
+    ranks = np.argsort(rng.random((near, 256)), axis=1)  # a random order of the 256 bits
+    for i in range(near):
+        bits = ranks[i, :flips[i]]
+        masks = np.zeros(4, dtype=np.uint64)
+        np.bitwise_or.at(masks, bits // 64, np.uint64(1) << (bits % 64).astype(np.uint64))
+        queries[i] ^= masks
+    return queries, sources
+
+
+def faiss_results(lims: np.ndarray, ids: np.ndarray) -> list[set[int]]:
+    return [set(ids[lims[i]:lims[i + 1]].tolist()) for i in range(len(lims) - 1)]
+
+
+def bench_index(count: int, query_count: int, repeat: int, seed: int) -> None:
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    print(f"\n== index: {count:,} random PDQ hashes, {query_count} queries "
+          f"(half near-duplicates at 1..{MAX_DISTANCE} bits) ==")
+    stored = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
+    queries, sources = make_queries(stored, query_count, rng)
+    as_bytes = stored.view(np.uint8).reshape(count, 32)
+    query_bytes = np.ascontiguousarray(queries).view(np.uint8).reshape(-1, 32)
+
+    # Ours.
+    start = time.perf_counter()
+    index = PDQIndex.from_words(stored)
+    build = time.perf_counter() - start
+    ours_bytes = index.nbytes / count
+    ours = []
+    ours_qps = median_rate(lambda: ours.append(index.search_batch(queries)), query_count, repeat)
+    ours = ours[-1]
+    planted_found = all(src in ours[i][0].tolist() for i, src in enumerate(sources))
+    print(f"ours    build {build:6.1f} s  {ours_bytes:6.1f} B/hash  "
+          f"{ours_qps:9.0f} queries/s  planted near-duplicates all found: {planted_found}")
+    del index
+    gc.collect()
+
+    # faiss brute force: the exact answers, and a baseline.
+    flat = faiss.IndexBinaryFlat(256)
+    flat.add(as_bytes)
+    flat_bytes = faiss_bytes(faiss, flat) / count
+    flat_queries = min(query_count, max(100, int(4e8 // count)))  # ~1-2 s per run
+    truth = []
+
+    def flat_search() -> None:
+        lims, distances, ids = flat.range_search(query_bytes[:flat_queries], MAX_DISTANCE + 1)
+        assert distances.size == 0 or distances.max() <= MAX_DISTANCE
+        truth.append(faiss_results(lims, ids))
+
+    flat_qps = median_rate(flat_search, flat_queries, repeat)
+    truth = truth[-1]
+    print(f"faiss IndexBinaryFlat               {flat_bytes:6.1f} B/hash         "
+          f"{flat_qps:9.0f} queries/s  ({flat_queries} queries)")
+    del flat
+    gc.collect()
+
+    found = [set(ours[i][0].tolist()) for i in range(flat_queries)]
+    true_total = sum(len(t) for t in truth)
+    hits = sum(len(f & t) for f, t in zip(found, truth))
+    recall = hits / true_total if true_total else 1.0
+    precision = hits / sum(len(f) for f in found) if any(found) else 1.0
+    print(f"ours vs exact: recall {recall:.4f}  precision {precision:.4f}  "
+          f"({true_total} true matches in {flat_queries} queries)")
+
+    # faiss multi-index hashing, as in HMA.
+    start = time.perf_counter()
+    mih = faiss.IndexBinaryMultiHash(256, 16, 16)
+    mih.nflip = 1
+    mih.add(as_bytes)
+    mih_build = time.perf_counter() - start
+    mih_bytes = faiss_bytes(faiss, mih) / count
+    mih_queries = min(query_count, max(50, int(2e9 // count)))
+    mih_qps = median_rate(lambda: mih.range_search(query_bytes[:mih_queries], MAX_DISTANCE + 1),
+                          mih_queries, repeat)
+    print(f"faiss MultiHash(256,16,16) nflip=1 build {mih_build:6.1f} s  {mih_bytes:6.1f} B/hash  "
+          f"{mih_qps:9.0f} queries/s  ({mih_queries} queries)")
+    del mih
+    gc.collect()
+
+    best = max(flat_qps, mih_qps)
+    print(f"RESULT index N={count:,}: ours {ours_qps:.0f} q/s, {ours_bytes:.1f} B/hash "
+          f"(MultiHash {mih_bytes:.1f}); "
+          f"x{ours_qps / flat_qps:.1f} IndexBinaryFlat, x{ours_qps / mih_qps:.1f} MultiHash, "
+          f"x{ours_qps / best:.1f} the faster; recall {recall:.4f}")
+
+
+# ---- 2. hashing --------------------------------------------------------------------
+
+def bench_hashing(corpus: Path, repeat: int) -> None:
+    import pdqhash
+    from PIL import Image, ImageOps
+
+    from partners.hashing import hash_photo
+    from partners.pdq import hex_to_bits
+
+    folder = corpus / "pdq-reference"
+    with open(folder / "expected.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+
+    def reference(path: Path) -> str:
+        with Image.open(path) as image:
+            rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        bits, _quality = pdqhash.compute(rgb)
+        return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+    sets = {
+        "12-megapixel phone photos": [r for r in rows if "exif-rotn" in r["file"]],
+        "whole PDQ corpus": rows,
+    }
+    print("\n== hashing: partners.hashing.hash_photo (PDQ + pHash) vs pdqhash after a full decode ==")
+    for name, chosen in sets.items():
+        paths = [folder / r["file"] for r in chosen]
+        ours_rate = median_rate(lambda: [hash_photo(p) for p in paths], len(paths), repeat)
+        reference_rate = median_rate(lambda: [reference(p) for p in paths], len(paths), repeat)
+        worst = 0
+        for row, path in zip(chosen, paths):
+            if int(row["pdq_quality"]) >= 80:
+                ours = hex_to_bits(hash_photo(path).pdq)
+                worst = max(worst, int((ours != hex_to_bits(reference(path))).sum()))
+        print(f"RESULT hashing {name} ({len(paths)} files): ours {ours_rate:.1f} photos/s, "
+              f"pdqhash {reference_rate:.2f} photos/s, x{ours_rate / reference_rate:.1f}; "
+              f"max PDQ distance to pdqhash {worst} bits")
+
+
+# ---- 3. sync -----------------------------------------------------------------------
+
+def bench_sync() -> None:
+    """Feed sync throughput (entries/s verified and applied to a MatchIndex).
+
+    Placeholder: the lead adds this once the partner feed client lands.
+    """
+    print("\n== sync: not measured yet (bench_sync in bench/partner.py is a placeholder) ==")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--queries", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--corpus", type=Path, default=default_corpus())
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
+    if "index" in args.only:
+        for count in args.sizes:
+            bench_index(count, args.queries, args.repeat, args.seed)
+    if "hashing" in args.only:
+        bench_hashing(args.corpus, args.repeat)
+    if "sync" in args.only:
+        bench_sync()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
