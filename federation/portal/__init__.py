@@ -1,14 +1,103 @@
-"""The person's and caseworker's web pages: Jinja templates and static ES modules."""
+"""The person's web pages: server-rendered Jinja templates and small static ES modules.
+
+Pages only render; every action (report, status, withdraw) is a same-origin JSON call
+from the page's script to /v1/cases, so the reference and PIN travel in POST bodies only.
+No cookies, no third-party assets, nothing stored in the browser.
+"""
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Blueprint, Flask, Response, current_app, render_template
+
+from federation.portal.text import LANGUAGE, page_text, script_text
+
+# Where Quick exit and the Esc key send the person: a neutral, busy site. It is a
+# navigation (location.replace), never an asset this site loads.
+DEFAULT_EXIT_URL = "https://www.bbc.co.uk/weather"
+
+# No inline script or style anywhere: the JSON text block is not executed, so it needs
+# no exception. blob: is only for thumbnails drawn from the person's own files.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' blob:",
+    "media-src 'self' blob:",
+    "worker-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "require-trusted-types-for 'script'",
+    "trusted-types default",
+])
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Every page may show a reference or PIN once the script has run; none is worth caching.
+    "Cache-Control": "no-store",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+# /static is taken by the app's own (empty) static route, so the portal's files live here.
+bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/assets")
 
 
 def init_portal(app: Flask) -> None:
-    """Register the portal's blueprints (pages live under /, static under /static)."""
+    """Register the portal's pages (/, /under-18, /report, /status, /withdraw, /assets/...)."""
+    app.config.setdefault("PORTAL_EXIT_URL", DEFAULT_EXIT_URL)
+    app.register_blueprint(bp)
+
+
+@bp.after_request
+def _secure(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _page(template: str, status: int = 200, **context) -> Response:
+    html = render_template(template, t=page_text(), script_text=script_text(), lang=LANGUAGE,
+                           exit_url=current_app.config["PORTAL_EXIT_URL"], **context)
+    response = Response(html, status=status, mimetype="text/html")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@bp.get("/")
+def start() -> Response:
+    return _page("start.html", page="start")
+
+
+@bp.get("/under-18")
+def minors() -> Response:
+    return _page("minors.html", page="minors")
+
+
+@bp.get("/report")
+def report() -> Response:
+    return _page("report.html", page="report")
+
+
+@bp.get("/status")
+def status() -> Response:
+    return _page("status.html", page="status")
+
+
+@bp.get("/withdraw")
+def withdraw() -> Response:
+    return _page("withdraw.html", page="withdraw")
 
 
 def render_error(status: int, code: str, title: str) -> Response:
-    """The HTML error page for portal requests (API requests get problem+json)."""
-    return Response(f"<!doctype html><title>{status}</title><h1>{title}</h1>", status=status,
-                    mimetype="text/html")
+    """The HTML error page for portal requests (API requests get problem+json).
+
+    `title` is the API's English title; the page shows its own plain words instead.
+    """
+    text = page_text()
+    heading = text["error_title_404"] if status == 404 else text["error_title_other"]
+    return _page("error.html", status=status, page="error", heading=heading, code=code)

@@ -1,0 +1,25 @@
+// Building elements without innerHTML: the CSP requires Trusted Types for any
+// HTML string, and text set with textContent can never become markup.
+
+/** el("p", {className: "hint", text: "..."}, child, ...) */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === "text") node.textContent = value;
+    else if (name === "attrs") for (const [a, v] of Object.entries(value)) node.setAttribute(a, v);
+    else node[name] = value;
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+/** Show `node`'s message, or hide it when `message` is empty. */
+export function say(node, message) {
+  node.textContent = message ?? "";
+  node.hidden = !message;
+}
+
+/** Move keyboard and screen-reader focus to a heading after a step changes. */
+export function focusHeading(node) {
+  node.focus({ preventScroll: false });
+}

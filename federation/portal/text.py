@@ -1,0 +1,211 @@
+"""Every word the portal shows, in one place, ready for translation.
+
+`PAGES` is read by the Jinja templates; `SCRIPT` is handed to the ES modules as a JSON
+data block (`<script type="application/json">`, which is never executed, so the CSP allows
+it). Placeholders in braces (`{count}`) are filled in by the scripts.
+
+Write for a reading age of about 12, for someone who may be frightened: short sentences,
+common words, no blame, say what happens next.
+"""
+from __future__ import annotations
+
+LANGUAGE = "en"
+
+PAGES: dict[str, str] = {
+    "site_name": "Stop intimate image sharing",
+    "quick_exit": "Quick exit",
+    "quick_exit_hint": "Leave this site now. You can also press the Esc key.",
+    "skip_to_content": "Skip to main content",
+    "nav_report": "Report",
+    "nav_status": "Check a report",
+    "nav_withdraw": "Withdraw a report",
+    "needs_script": "This page needs JavaScript turned on. It makes the hashes on your own "
+                    "device, so your photos and videos never leave it.",
+    "footer_privacy": "No cookies. No tracking. Your photos and videos never leave your device.",
+
+    # Start
+    "start_title": "Stop your intimate photos and videos being shared",
+    "start_lead": "If someone shared, or threatens to share, intimate photos or videos of you "
+                  "without your agreement, you can ask our member platforms to block them.",
+    "start_how_title": "How it works",
+    "start_how_1": "You choose the photos or videos on this device.",
+    "start_how_2": "Your device turns each one into a hash: a short code, like a fingerprint. "
+                   "A hash cannot be turned back into the picture.",
+    "start_how_3": "Only the hashes are sent to us. We share them with member platforms, "
+                   "which use them to find and block copies.",
+    "start_how_4": "You get a reference and a PIN. Use them to check your report or to take it back.",
+    "start_not_title": "What this does not do",
+    "start_not_1": "Your photos and videos are not uploaded. Nobody sees them.",
+    "start_not_2": "We do not ask for your name, email or phone number.",
+    "start_not_3": "It cannot remove copies from sites that are not members, or from "
+                   "private messages.",
+    "start_safety_title": "Staying safe",
+    "start_safety_1": "If someone else can see or checks this device, they may be able to see "
+                      "that you visited this site. A private or incognito window helps a little. "
+                      "A device they cannot get to is safer.",
+    "start_safety_2": "Press Quick exit or the Esc key at any time to leave this site straight away.",
+    "start_age_question": "Were you 18 or over when the photos or videos were taken?",
+    "start_age_yes": "Yes, I was 18 or over",
+    "start_age_no": "No, I was under 18",
+    "start_help": "You do not have to do this alone. A helpline can talk it through with you.",
+
+    # Under 18
+    "minors_title": "There is a service for you",
+    "minors_lead": "If the photos or videos were taken when you were under 18, please use "
+                   "Take It Down. It works in the same way, on your own device, and was made "
+                   "for young people.",
+    "minors_service": "Take It Down, by the National Center for Missing & Exploited Children (NCMEC)",
+    "minors_address": "takeitdown.ncmec.org",
+    "minors_not_your_fault": "This is not your fault. You are not in trouble.",
+    "minors_back": "I was 18 or over: go back",
+
+    # Report
+    "report_title": "Report photos or videos",
+    "step_choose": "Choose",
+    "step_hash": "Make hashes",
+    "step_review": "Check",
+    "step_consent": "Agree and send",
+    "step_done": "Your reference and PIN",
+    "choose_title": "Choose the photos and videos",
+    "choose_lead": "They stay on this device. Only their hashes will be sent.",
+    "choose_photos": "Add photos",
+    "choose_photos_hint": "For pictures. Finds copies even if they were resized or changed a little.",
+    "choose_files": "Add videos or other files",
+    "choose_files_hint": "For videos and anything else. Finds exact copies of the file.",
+    "choose_empty": "Nothing chosen yet.",
+    "choose_show_thumbs": "Show the small pictures clearly (they are blurred so others nearby "
+                          "cannot see them)",
+    "choose_continue": "Make hashes",
+    "hash_title": "Making hashes on your device",
+    "hash_lead": "This can take a while for long videos. Keep this page open.",
+    "hash_overall": "All files",
+    "review_title": "Check what will be sent",
+    "review_lead": "This is everything we will send: the hashes below and nothing else. "
+                   "Not your photos, not your videos, not their names.",
+    "review_back": "Add or remove files",
+    "review_continue": "Continue",
+    "review_show_body": "Show the exact message we will send",
+    "consent_title": "Agree and send",
+    "consent_lead": "Please read and tick all three.",
+    "consent_adult": "I am 18 or over.",
+    "consent_depicted": "I am the person in these photos or videos, or I am helping that "
+                        "person and they agreed.",
+    "consent_share": "I agree that these hashes are shared with member platforms, so they "
+                     "can find and block copies.",
+    "consent_send": "Send the hashes",
+    "consent_back": "Back",
+    "done_title": "Your report is in",
+    "done_warning": "Write down or save your reference and PIN now. We cannot show them "
+                    "again, and nobody can get them back for you, not even us.",
+    "done_where": "Keep them somewhere only you can get to.",
+    "done_copy": "Copy",
+    "done_print": "Print",
+    "done_next": "With them you can check your report or withdraw it at any time.",
+    "done_finish": "I have saved them",
+
+    # Status
+    "status_title": "Check a report",
+    "status_lead": "Type the reference and PIN you got when you made the report.",
+    "field_reference": "Reference",
+    "field_reference_hint": "For example 7KQ2-M9XD-4RTW",
+    "field_pin": "PIN",
+    "field_pin_hint": "8 numbers",
+    "status_submit": "Check",
+
+    # Withdraw
+    "withdraw_title": "Withdraw a report",
+    "withdraw_lead": "Withdrawing tells every member platform to delete your hashes. "
+                     "You can make a new report later if you want to.",
+    "withdraw_submit": "Withdraw",
+    "withdraw_confirm_title": "Are you sure?",
+    "withdraw_confirm_text": "All platforms will be told to delete the hashes of this report. "
+                             "This cannot be undone.",
+    "withdraw_confirm_yes": "Yes, withdraw my report",
+    "withdraw_confirm_no": "No, keep it",
+
+    # Errors
+    "error_title_404": "We cannot find this page",
+    "error_title_other": "Something went wrong",
+    "error_text": "This is not your fault. Please go back to the start and try again.",
+    "error_home": "Go to the start",
+}
+
+# Text the scripts need, passed to them as JSON. Keep keys in step with the modules.
+SCRIPT: dict[str, str] = {
+    "remove": "Remove",
+    "remove_named": "Remove {name}",
+    "kind_photo": "Photo",
+    "kind_file": "Video or file",
+    "size_bytes": "{size}",
+    "waiting": "Waiting",
+    "hashing": "Making hashes",
+    "hashed": "Done",
+    "chosen_count": "{count} chosen",
+    "too_many_files": "You can add up to {max} files in one report. We added the first {added}. "
+                      "You can make another report for the rest.",
+    "problem_not_an_image": "This file is not a photo we can read. We can still protect "
+                            "exact copies of it as a file.",
+    "problem_unsupported_format": "This browser cannot open this kind of photo (for example "
+                                  "HEIC or TIFF). We can still protect exact copies of the file.",
+    "problem_corrupt_image": "This photo seems to be damaged, so we could not open it. We can "
+                             "still protect exact copies of the file.",
+    "problem_empty_file": "This file is empty (0 bytes). There is nothing in it to protect, "
+                          "so it will not be sent.",
+    "problem_unreadable": "We could not read this file. It will not be sent. If it was moved, "
+                          "remove it and add it again.",
+    "problem_low_quality": "This photo is too plain (for example, mostly one colour) for "
+                           "platforms to find changed copies safely. We will send hashes that "
+                           "find exact copies of the file only.",
+    "use_as_file": "Protect it as a file",
+    "using_as_file": "It will be protected as a file: exact copies only.",
+    "hash_pdq": "Photo hash (PDQ)",
+    "hash_md5": "File hash (MD5)",
+    "hash_sha256": "File hash (SHA-256)",
+    "quality": "quality {quality}",
+    "review_summary": "Files: {files}. Hashes to send: {hashes}.",
+    "review_nothing": "There is nothing to send yet. Go back and add photos or videos.",
+    "review_skipped": "Files that will not be sent: {count} (see the notes below).",
+    "parts_explained": "One report can hold up to {max} hashes. Yours has {hashes}, so it will "
+                       "be sent as {parts} reports. Each gets its own reference and PIN. "
+                       "Keep all of them.",
+    "consent_missing": "Please tick all three boxes to send.",
+    "sending": "Sending the hashes. Please wait.",
+    "sending_part": "Sending part {part} of {parts}. Please wait.",
+    "network_failed": "We could not reach our server. Your photos are still safe on your "
+                      "device. Check your internet connection, then try again.",
+    "server_failed": "Our server had a problem. Please try again in a minute.",
+    "refused": "We could not accept this report: {detail}",
+    "retry": "Try again",
+    "part_label": "Report {part} of {parts}",
+    "reference": "Reference",
+    "pin": "PIN",
+    "copied": "Copied.",
+    "copy_failed": "Could not copy. Please write them down instead.",
+    "copy_text": "Reference: {reference}  PIN: {pin}",
+    "reference_missing": "Please type your reference.",
+    "pin_invalid": "The PIN is 8 numbers. Please check it.",
+    "checking": "Checking. Please wait.",
+    "not_found": "We could not find a report with this reference and PIN. Please check both "
+                 "and try again. After 5 wrong tries you will have to wait a while.",
+    "locked": "There were too many wrong tries. To keep your report safe, please try again "
+              "in {minutes} minutes.",
+    "locked_one": "There were too many wrong tries. To keep your report safe, please try "
+                  "again in 1 minute.",
+    "status_active": "Your report is active. The {count} hashes in it have been shared with "
+                     "member platforms, which use them to find and block copies.",
+    "status_withdrawn": "You withdrew this report on {date}. Member platforms have been told "
+                        "to delete its hashes.",
+    "status_since": "Reported on {date}.",
+    "withdrawing": "Withdrawing. Please wait.",
+    "withdrawn_done": "Done. Your report is withdrawn. Member platforms have been told to "
+                      "delete its hashes.",
+}
+
+
+def page_text() -> dict[str, str]:
+    """The text for templates (one language for now; the lookup is the seam for more)."""
+    return PAGES
+
+
+def script_text() -> dict[str, str]:
+    return SCRIPT
