@@ -20,13 +20,23 @@ from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.sealing import PIN_SEAL_INFO, derive_key, seal, unseal
 from federation.db import lock_feed_head, write_transaction
 from federation.errors import CaseNotFound, InvalidInput, LockedOut
-from federation.models import Case, CaseSignal, Signal, utcnow
+from federation.models import VERDICTS, Case, CaseSignal, FeedbackLatest, Partner, Signal, utcnow
 from federation.signals import SignalValue, dedupe
 
 MAX_SIGNALS = 500
 CONSENT_VERSION = 1
 _REFERENCE_PURPOSE = "case-reference"
 _IDEMPOTENCY_SCOPE = "cases.create"
+# A platform case has no reference or PIN a person could hold (see create_platform_case).
+NO_PIN = "!platform-case"
+
+# What each verdict means to the person, in the words the status shows.
+OUTCOME_WORDS = {
+    "match_pending_review": "found",
+    "blocked": "taken down",
+    "not_blocked": "reviewed and kept up",
+    "deleted": "deleted after withdrawal",
+}
 
 
 @dataclass(frozen=True)
@@ -82,11 +92,42 @@ class CaseReceipt:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One platform's latest verdict on some of the case's hashes."""
+
+    verdict: str
+    outcome: str  # the verdict in plain words (OUTCOME_WORDS)
+    signals: int  # how many of the case's hashes are in this state there
+    count: int  # how many times it was reported (uploads found, copies taken down...)
+    first_at: dt.datetime
+    last_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PlatformOutcome:
+    platform: str  # the partner's display name
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass(frozen=True)
 class CaseStatus:
     status: str
     signal_count: int
     created_at: dt.datetime
     withdrawn_at: dt.datetime | None
+    platforms: tuple[PlatformOutcome, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlatformCaseReceipt:
+    """What a platform gets for the hashes it reported: the record id of each."""
+
+    status: str
+    signal_count: int
+    added_to_feed: int
+    created_at: dt.datetime
+    records: tuple[dict, ...]
+    replayed: bool = False
 
 
 def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue], consent: Consent,
@@ -101,9 +142,7 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
     if not (consent.adult and consent.depicted_or_acting_for and consent.share_with_platforms):
         raise InvalidInput("all three consent statements must be confirmed", code="consent_required")
     signals = dedupe(signals)
-    if not 1 <= len(signals) <= MAX_SIGNALS:
-        raise InvalidInput(f"a case holds 1 to {MAX_SIGNALS} distinct signals, got {len(signals)}",
-                           code="signal_count")
+    _check_signal_count(signals)
     request = {"signals": [[s.type, s.value, s.quality] for s in signals],
                "referral_code": referral_code, "source": source}
     if idempotency_key:
@@ -184,7 +223,8 @@ def authenticate(session: Session, policy: CasePolicy, reference: str, pin: str)
     case = None
     if normalised:
         case = session.scalar(select(Case).where(
-            Case.reference_digest == policy.reference_digest(normalised)))
+            Case.reference_digest == policy.reference_digest(normalised),
+            Case.source == "person"))
     session.rollback()  # end the read transaction before the slow hash
     now = utcnow()
     if case is not None and case.locked_until and case.locked_until > now:
@@ -266,7 +306,102 @@ def _unlink_signals(session: Session, case: Case) -> list[CaseSignal]:
 
 def _status_of(session: Session, case: Case) -> CaseStatus:
     count = session.scalar(select(func.count()).where(CaseSignal.case_id == case.id))
-    return CaseStatus(case.status, count, case.created_at, case.withdrawn_at)
+    return CaseStatus(case.status, count, case.created_at, case.withdrawn_at,
+                      platform_outcomes(session, case.id))
+
+
+def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, ...]:
+    """Per platform, the latest verdicts on this case's hashes, grouped by verdict.
+
+    Read at request time from feedback_latest: feedback committed before the status
+    request is in its answer, there is no cache to go stale.
+    """
+    rows = session.execute(
+        select(Partner.id, Partner.display_name, FeedbackLatest.verdict, func.count(),
+               func.sum(FeedbackLatest.count), func.min(FeedbackLatest.first_at),
+               func.max(FeedbackLatest.occurred_at))
+        .join(CaseSignal, CaseSignal.signal_id == FeedbackLatest.signal_id)
+        .join(Partner, Partner.id == FeedbackLatest.partner_id)
+        .where(CaseSignal.case_id == case_id)
+        .group_by(Partner.id, Partner.display_name, FeedbackLatest.verdict)).all()
+    by_platform: dict[tuple[str, int], list[Outcome]] = {}
+    for partner_id, name, verdict, signals, total, first_at, last_at in rows:
+        by_platform.setdefault((name, partner_id), []).append(
+            Outcome(verdict, OUTCOME_WORDS[verdict], signals, int(total), first_at, last_at))
+    return tuple(PlatformOutcome(name, tuple(sorted(outcomes, key=lambda o: VERDICTS.index(o.verdict))))
+                 for (name, _), outcomes in sorted(by_platform.items()))
+
+
+# --- platform-sourced cases ----------------------------------------------------------
+# A platform that finds NCII itself reports its hashes as a case with source "platform".
+# Nobody holds a reference or PIN for it: its reference digest is random bytes that no
+# reference maps to, its PIN hash is a marker no PIN verifies against, and `authenticate`
+# only looks at person cases. So the status and withdraw endpoints can never reach it.
+
+def create_platform_case(session: Session, policy: CasePolicy, partner_id: int,
+                         signals: list[SignalValue], *, idempotency_key: str | None = None
+                         ) -> PlatformCaseReceipt:
+    """Record hashes a platform found as a platform case; new ones enter the feed.
+
+    With an idempotency key, the same request again returns the first receipt.
+    Raises InvalidInput (no or too many signals), Conflict (key reused).
+    """
+    signals = dedupe(signals)
+    _check_signal_count(signals)
+    scope = f"signals:{partner_id}"
+    digest = idempotency.request_digest([[s.type, s.value, s.quality] for s in signals])
+    now = utcnow()
+    try:
+        with write_transaction(session):
+            if idempotency_key:
+                found = idempotency.find(session, scope, idempotency_key, digest,
+                                         ttl=policy.idempotency_ttl, now=now)
+                if found is not None:
+                    return _platform_receipt(json.loads(found.body), replayed=True)
+            lock_feed_head(session)
+            case, links, activated = open_platform_case(session, policy, partner_id, signals)
+            stored = {"status": case.status, "signal_count": len(links),
+                      "added_to_feed": len(activated), "created_at": case.created_at.isoformat(),
+                      "records": [{"type": link.signal.type, "value": link.signal.value,
+                                   "id": link.record_id} for link in links]}
+            if idempotency_key:
+                idempotency.store(session, scope, idempotency_key, digest, 201, stored)
+        return _platform_receipt(stored)
+    except IntegrityError:
+        replay = idempotency_key and idempotency.find(
+            session, scope, idempotency_key, digest, ttl=policy.idempotency_ttl, now=now)
+        session.rollback()
+        if not replay:
+            raise
+        return _platform_receipt(json.loads(replay.body), replayed=True)
+
+
+def open_platform_case(session: Session, policy: CasePolicy, partner_id: int,
+                       signals: list[SignalValue]) -> tuple[Case, list[CaseSignal], list[CaseSignal]]:
+    """Insert a platform case and publish its newly active signals, in the caller's
+    write transaction, which holds the feed head lock. Returns (case, links, activated)."""
+    case = Case(reference_digest=secrets.token_bytes(32), pin_hash=NO_PIN, source="platform",
+                partner_id=partner_id, consent_version=CONSENT_VERSION)
+    session.add(case)
+    session.flush()
+    activated = _link_signals(session, case, signals)
+    feed.publish(session, policy.kek, [("add", link) for link in activated])
+    audit.record(session, "case_created", actor=f"partner:{partner_id}", case_id=case.id,
+                 detail=f"signals={len(signals)} source=platform")
+    links = sorted(case.links, key=lambda link: link.id)
+    return case, links, activated
+
+
+def _check_signal_count(signals: list[SignalValue]) -> None:
+    if not 1 <= len(signals) <= MAX_SIGNALS:
+        raise InvalidInput(f"a case holds 1 to {MAX_SIGNALS} distinct signals, got {len(signals)}",
+                           code="signal_count")
+
+
+def _platform_receipt(stored: dict, *, replayed: bool = False) -> PlatformCaseReceipt:
+    return PlatformCaseReceipt(stored["status"], stored["signal_count"], stored["added_to_feed"],
+                               dt.datetime.fromisoformat(stored["created_at"]),
+                               tuple(stored["records"]), replayed)
 
 
 def _new_record_id() -> str:

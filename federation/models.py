@@ -89,6 +89,9 @@ class Case(Base):
     failed_pin_attempts: Mapped[int] = mapped_column(Integer, default=0)
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[timestamp | None]
+    # The platform that reported a `platform` case (POST /v1/signals, StopNCII SubmitHashes).
+    # Such a case has no usable reference or PIN: see cases.create_platform_case.
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id", ondelete="SET NULL"))
 
     links: Mapped[list[CaseSignal]] = relationship(back_populates="case")
 
@@ -218,7 +221,65 @@ class Partner(Base):
     scopes: Mapped[str] = mapped_column(String(200))  # space-separated, as in OAuth
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[created_timestamp]
+    # A second credential for the StopNCII-compatible endpoints, whose clients send two
+    # headers instead of a bearer token (federation/stopncii.py). Digests only, like the token.
+    stopncii_subscription_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    stopncii_function_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+
+VERDICTS = ("match_pending_review", "blocked", "not_blocked", "deleted")
+_VERDICT_CHECK = "verdict IN ('match_pending_review', 'blocked', 'not_blocked', 'deleted')"
+
+
+class FeedbackEvent(Base):
+    """Every report a partner made about a signal, as received (the history).
+
+    Unique per (partner, signal, verdict, occurred_at): the same report sent again, with
+    or without an Idempotency-Key, is recorded once. `note` is the partner's free text,
+    length-capped, for operators only: never logged, never shown to the person.
+    """
+
+    __tablename__ = "feedback_events"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "signal_id", "verdict", "occurred_at"),
+        CheckConstraint(_VERDICT_CHECK, name="verdict"),
+        CheckConstraint("count >= 1", name="count"),
+        Index(None, "signal_id"),
+    )
+
+    id: Mapped[int_pk]
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    verdict: Mapped[str] = mapped_column(String(24))
+    occurred_at: Mapped[timestamp]
+    count: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[created_timestamp]
+
+
+class FeedbackLatest(Base):
+    """The latest verdict of each partner on each signal, with how often it was reported.
+
+    `count` adds up the counts of reports of this same verdict; a newer report (by
+    occurred_at) of another verdict replaces the row. The person's status reads this.
+    """
+
+    __tablename__ = "feedback_latest"
+    __table_args__ = (
+        CheckConstraint(_VERDICT_CHECK, name="verdict"),
+        CheckConstraint("count >= 1", name="count"),
+        Index(None, "signal_id"),
+    )
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"), primary_key=True)
+    verdict: Mapped[str] = mapped_column(String(24))
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[timestamp]  # occurred_at of the first report of this verdict
+    occurred_at: Mapped[timestamp]  # of the newest report of this verdict
+    updated_at: Mapped[created_timestamp]

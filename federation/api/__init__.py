@@ -28,7 +28,7 @@ def require_json_body() -> None:
 
 
 def init_api(app: Flask) -> None:
-    from federation.api import cases, feed, health, wellknown
+    from federation.api import cases, feed, feedback, health, signals, wellknown
 
     app.config.setdefault("API_TITLE", "Federation")
     app.config.setdefault("API_VERSION", "v1")
@@ -39,7 +39,12 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
     api = Api(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for blueprint in (cases.blp, feed.blp, health.blp, wellknown.blp):
+    api.spec.components.security_scheme(
+        "stopncii_function_key", {"type": "apiKey", "in": "header", "name": "x-functions-key"})
+    api.spec.components.security_scheme(
+        "stopncii_subscription_key", {"type": "apiKey", "in": "header", "name": "Ocp-Apim-Subscription-Key"})
+    for blueprint in (cases.blp, feed.blp, feedback.blp, signals.blp, health.blp,
+                      wellknown.blp):
         api.register_blueprint(blueprint)
     _serve_swagger_assets(app)
 

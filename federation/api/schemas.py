@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from federation.feedback import MAX_COUNT, MAX_ITEMS, MAX_NOTE
+from federation.models import VERDICTS
 from federation.signals import HEX_LENGTHS
 
 # Bounds on every string: nothing a person types is stored except on purpose.
@@ -60,8 +62,79 @@ class CaseCredentialsSchema(Schema):
     pin = _PIN
 
 
+class OutcomeSchema(Schema):
+    verdict = fields.String(required=True, metadata={"description": ", ".join(VERDICTS)})
+    outcome = fields.String(required=True, metadata={
+        "description": "in plain words: found, taken down, reviewed and kept up, deleted after withdrawal"})
+    signals = fields.Integer(required=True, metadata={"description": "how many of the case's hashes"})
+    count = fields.Integer(required=True, metadata={"description": "how many times the platform reported it"})
+    first_at = fields.DateTime(required=True)
+    last_at = fields.DateTime(required=True)
+
+
+class PlatformOutcomeSchema(Schema):
+    platform = fields.String(required=True, metadata={"description": "the platform's display name"})
+    outcomes = fields.List(fields.Nested(OutcomeSchema), required=True)
+
+
 class CaseStatusSchema(Schema):
     status = fields.String(required=True, metadata={"description": "active or withdrawn"})
     signal_count = fields.Integer(required=True)
     created_at = fields.DateTime(required=True)
     withdrawn_at = fields.DateTime(allow_none=True)
+    platforms = fields.List(fields.Nested(PlatformOutcomeSchema), required=True, metadata={
+        "description": "what each member platform reported about this case's hashes"})
+
+
+# --- partners: feedback and platform-sourced signals --------------------------------
+
+class FeedbackItemSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
+    value = fields.String(required=True, validate=validate.Length(1, 64))
+    verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS), metadata={
+        "description": "match_pending_review (found), blocked (taken down), "
+                       "not_blocked (reviewed, not NCII), deleted (purged after withdrawal)"})
+    occurred_at = fields.AwareDateTime(required=True, metadata={
+        "description": "when it happened (ISO 8601 with offset); at most 5 minutes ahead of our clock"})
+    count = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, MAX_COUNT))
+    # Validated here and in the service; never logged and never shown to the person.
+    note = fields.String(load_default=None, validate=validate.Length(max=MAX_NOTE),
+                         metadata={"description": f"for operators, at most {MAX_NOTE} characters"})
+
+
+class FeedbackBatchSchema(Schema):
+    items = fields.List(fields.Nested(FeedbackItemSchema), required=True,
+                        validate=validate.Length(1, MAX_ITEMS))
+
+
+class FeedbackResultSchema(Schema):
+    status = fields.String(required=True, metadata={
+        "description": "recorded, already_recorded (the same report came before) or unknown_signal"})
+
+
+class FeedbackReceiptSchema(Schema):
+    results = fields.List(fields.Nested(FeedbackResultSchema), required=True,
+                          metadata={"description": "one per item, in order"})
+    recorded = fields.Integer(required=True)
+    already_recorded = fields.Integer(required=True)
+    unknown_signal = fields.Integer(required=True)
+
+
+class PlatformSignalsSchema(Schema):
+    signals = fields.List(fields.Nested(SignalSchema), required=True)
+
+
+class PlatformRecordSchema(Schema):
+    type = fields.String(required=True)
+    value = fields.String(required=True)
+    id = fields.String(required=True, metadata={"description": "the record id the feed carries"})
+
+
+class PlatformCaseReceiptSchema(Schema):
+    status = fields.String(required=True)
+    signal_count = fields.Integer(required=True)
+    added_to_feed = fields.Integer(required=True, metadata={
+        "description": "hashes that were not active before and got a feed `add`"})
+    created_at = fields.DateTime(required=True)
+    records = fields.List(fields.Nested(PlatformRecordSchema), required=True)
+    replayed = fields.Boolean(required=True)
