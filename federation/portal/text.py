@@ -94,6 +94,7 @@ PAGES: dict[str, str] = {
                      "can find and block copies.",
     "consent_send": "Send the hashes",
     "consent_back": "Back",
+    "retry": "Try again",
     "done_title": "Your report is in",
     "done_warning": "Write down or save your reference and PIN now. We cannot show them "
                     "again, and nobody can get them back for you, not even us.",
