@@ -107,10 +107,15 @@ def make_app(test_config, tmp_path_factory):
     """Build an app on the run's database, with extra config on top."""
     from federation.app import create_app
 
+    made = []
+
     def make(**overrides):
         os.environ.setdefault("FEDERATION_INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
-        return create_app({**test_config, **overrides})
-    return make
+        made.append(create_app({**test_config, **overrides}))
+        return made[-1]
+    yield make
+    for app in made:  # close pooled connections before the database is dropped
+        app.extensions["federation.db"].engine.dispose()
 
 
 @pytest.fixture(scope="session")
