@@ -112,6 +112,7 @@ PAGES: dict[str, str] = {
     "field_pin": "PIN",
     "field_pin_hint": "8 numbers",
     "status_submit": "Check",
+    "status_platforms_title": "What member platforms told us",
 
     # Withdraw
     "withdraw_title": "Withdraw a report",
@@ -197,6 +198,14 @@ SCRIPT: dict[str, str] = {
     "status_withdrawn": "You withdrew this report on {date}. Member platforms have been told "
                         "to delete its hashes.",
     "status_since": "Reported on {date}.",
+    "platforms_none": "No member platform has told us about a copy yet. If one finds a copy "
+                      "and acts on it, you will see it here.",
+    # One line per platform and verdict (the API's verdict codes, see federation/cases.py).
+    "outcome_match_pending_review": "Found a copy and is checking it.",
+    "outcome_blocked": "Took down copies. Times: {count}.",
+    "outcome_not_blocked": "Checked a copy and decided to keep it up.",
+    "outcome_deleted": "Deleted your hashes after you withdrew.",
+    "outcome_other": "Sent an update.",
     "withdrawing": "Withdrawing. Please wait.",
     "withdrawn_done": "Done. Your report is withdrawn. Member platforms have been told to "
                       "delete its hashes.",

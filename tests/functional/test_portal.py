@@ -6,6 +6,7 @@ recorded so a test can prove what left the page and where it went.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from federation.models import Case, CaseSignal, Signal
-from tests.factories import case_payload
+from tests.factories import add_partner, bearer, case_payload, random_signal
 from tests.functional.browser_support import (
     RequestLog,
     chromium_missing_reason,
@@ -459,6 +460,22 @@ def test_wrong_pin_on_the_status_page(portal, client):
     portal.credentials("/status", receipt["reference"], wrong)
     expect(portal.page.locator("#form-message")).to_contain_text("could not find a report")
     expect(portal.page.locator("#outcome")).to_be_hidden()
+
+
+def test_status_tells_what_each_platform_did_in_plain_words(portal, client, app):
+    signal = random_signal("pdq")
+    receipt = client.post("/v1/cases", json=case_payload([signal])).get_json()
+    portal.credentials("/status", receipt["reference"], receipt["pin"])
+    expect(portal.page.locator("#platforms")).to_contain_text("No member platform has told us")
+
+    token = add_partner(app, "acme", scopes="feedback:write", display_name="Acme Video")
+    item = {"type": "pdq", "value": signal["value"], "verdict": "blocked", "count": 3,
+            "occurred_at": dt.datetime.now(dt.UTC).isoformat()}
+    assert client.post("/v1/feedback", json={"items": [item]}, headers=bearer(token)).status_code == 200
+    portal.page.click("#credentials-submit")
+    platforms = portal.page.locator("#platforms")
+    expect(platforms).to_contain_text("Acme Video")
+    expect(platforms).to_contain_text("Took down copies. Times: 3.")
 
 
 def test_pin_that_is_not_eight_numbers_is_caught_on_the_page(portal):

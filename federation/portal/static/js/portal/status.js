@@ -1,12 +1,14 @@
 // The status page: reference + PIN in, the outcome in plain words out.
 
 import { form, message, postCredentials, readCredentials } from "./credentials.js";
-import { say } from "./dom.js";
+import { el, say } from "./dom.js";
 import { formatDate, t } from "./text.js";
 
 const outcome = document.getElementById("outcome");
 const outcomeText = document.getElementById("outcome-text");
 const outcomeDate = document.getElementById("outcome-date");
+const platforms = document.getElementById("platforms");
+const VERDICTS = ["match_pending_review", "blocked", "not_blocked", "deleted"];
 const submit = document.getElementById("credentials-submit");
 let busy = false;
 
@@ -32,6 +34,19 @@ form.addEventListener("submit", async (event) => {
     ? t("status_withdrawn", { date: formatDate(withdrawn) })
     : t("status_active", { count });
   outcomeDate.textContent = t("status_since", { date: formatDate(created) });
+  platforms.replaceChildren(...platformLines(answer.body.platforms ?? []));
   outcome.dataset.status = status;
   outcome.hidden = false;
 });
+
+// One item per platform, one line per verdict, in our own words (translatable),
+// not the API's English.
+function platformLines(reports) {
+  if (reports.length === 0) return [el("li", { text: t("platforms_none") })];
+  return reports.map(({ platform, outcomes }) => el("li", {},
+    el("strong", { text: platform }),
+    ...outcomes.map(({ verdict, count }) => el("p", {
+      className: "platform-outcome",
+      text: t(VERDICTS.includes(verdict) ? `outcome_${verdict}` : "outcome_other", { count }),
+    }))));
+}
