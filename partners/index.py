@@ -17,10 +17,10 @@ bucket's size so that a probe is one memory access) into ``postings`` (the row i
 sorted by chunk value). Chunks may leave bits unindexed (11 x 23 = 253 of
 256): the pigeonhole argument only needs the chunks to be disjoint. The chunk width
 is chosen from the number of hashes so that a probe finds about one row (few
-candidates) while the offsets stay within the memory budget (``MAX_BYTES_PER_HASH``):
+candidates) while the buckets stay within the memory budget (``MAX_BYTES_PER_HASH``):
 
 =========  =====  ==================================================================
-hashes     bits   bytes per hash: 32 hash + 44 postings + 44 * 2**bits / N offsets + 1
+hashes     bits   bytes per hash: 32 hash + 44 postings + 44 * 2**bits / N buckets + 1
 =========  =====  ==================================================================
 1 M        20     123
 10 M       23     114
@@ -31,7 +31,7 @@ paid once per batch rather than once per probe.
 
 Adds and deletes
 ----------------
-A rebuild sorts every chunk (about 1.5 s per chunk per 10 M hashes), far too slow to
+A rebuild sorts every chunk (1.5-6 s per chunk per 10 M hashes), far too slow to
 do per change, so changes go to a small second index and a tombstone bitmap:
 
 * ``add`` appends rows. The newest (up to ``tail_rows``) are scanned by brute force;
@@ -43,8 +43,14 @@ do per change, so changes go to a small second index and a tombstone bitmap:
   ``merge_fraction`` of the main index (and ``min_merge``), the next search rebuilds
   the main index over the live rows: removed rows then stop costing probe time.
 
+The trade-off: a withdrawal is exact and immediate, but until the next full rebuild
+a removed row still costs its 32 bytes and a little probe time, and the delta index
+(up to ``merge_fraction`` = 5% of the main one) is rebuilt every ``tail_rows`` adds
+(about 1 s at 500 k rows). A full rebuild at 10 M hashes takes 20-70 s on a two-core
+machine and runs inside the search that triggers it; a service that cannot stall
+should call :meth:`PDQIndex.rebuild` itself when idle (or on a copy, then swap).
 Row ids are stable for the index's life (removed rows are never reused), so callers
-can key their own records by them; a removed row still holds its 32 bytes.
+can key their own records by them.
 
 pHash and exact hashes
 ----------------------
@@ -88,11 +94,6 @@ def words_to_hex(words: np.ndarray) -> list[str]:
     """Inverse of :func:`pdq_words`."""
     raw = np.ascontiguousarray(words, dtype=np.uint64).tobytes()
     return [raw[i:i + 32].hex() for i in range(0, len(raw), 32)]
-
-
-def hamming(words: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Hamming distances between rows of (n, w) uint64 and one (w,) or (n, w) query."""
-    return np.bitwise_count(words ^ query).sum(axis=-1, dtype=np.int64)
 
 
 def chunk_radii(chunks: int, max_distance: int) -> list[int]:
