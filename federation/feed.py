@@ -54,9 +54,11 @@ def publish(session: Session, kek: bytes, changes: list[tuple[str, CaseSignal]])
 
 @dataclass(frozen=True)
 class Page:
-    """One page of the feed, already serialised. `immutable` when it can never change."""
+    """One page of the feed, already serialised. `immutable` when it can never change.
+    `head` (the newest seq when read) travels in a header, outside the immutable body."""
 
     body: bytes
+    head: int
     count: int
     next: int
     has_more: bool
@@ -69,7 +71,7 @@ def read_page(session: Session, after: int, limit: int) -> Page:
     A full page can never change: seqs are dense, so once the seq after+limit exists
     every seq below it does too, and entries are never rewritten.
     """
-    head = session.execute(text("SELECT last_seq FROM feed_head WHERE id = 1")).scalar_one()
+    newest = head(session)
     rows = session.execute(
         select(FeedEntry.body, FeedEntry.kid, FeedEntry.signature)
         .where(FeedEntry.seq > after).order_by(FeedEntry.seq).limit(limit)).all()
@@ -79,10 +81,10 @@ def read_page(session: Session, after: int, limit: int) -> Page:
                         for body, kid, sig in rows)
     count = len(rows)
     next_seq = after + count
-    has_more = next_seq < head
+    has_more = next_seq < newest
     body = (b'{"entries":[' + entries + b'],"next":' + str(next_seq).encode()
             + b',"has_more":' + (b"true" if has_more else b"false") + b"}")
-    return Page(body, count, next_seq, has_more, immutable=count == limit)
+    return Page(body, newest, count, next_seq, has_more, immutable=count == limit)
 
 
 def head(session: Session) -> int:

@@ -172,3 +172,15 @@ def clean_database(app):
             else:
                 conn.execute(table.delete())
     _ensure_signing_key(app)
+
+
+@pytest.fixture
+def live_server(app, clean_database):
+    """The app served by a threaded werkzeug server on 127.0.0.1; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    from tests.functional.browser_support import serve_in_thread
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    with serve_in_thread(server) as base:
+        yield base

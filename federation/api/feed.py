@@ -58,5 +58,6 @@ class Feed(MethodView):
         if request.if_none_match.contains(etag):
             return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": cache})
         # The body is assembled from stored bytes, so it bypasses schema serialisation.
+        # Feed-Head (the newest seq) lets a client show progress; it is not signed.
         return Response(page.body, mimetype="application/json",
-                        headers={"ETag": f'"{etag}"', "Cache-Control": cache})
+                        headers={"ETag": f'"{etag}"', "Cache-Control": cache, "Feed-Head": str(page.head)})

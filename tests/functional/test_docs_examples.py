@@ -6,20 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from werkzeug.serving import make_server
-
 from tests.factories import add_partner, case_payload, random_signal
-from tests.functional.browser_support import serve_in_thread
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
-
-
-@pytest.fixture
-def live_server(app, clean_database):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    with serve_in_thread(server) as base:
-        yield base
 
 
 def test_follow_feed_example_tracks_adds_and_deletes(app, client, live_server, tmp_path):

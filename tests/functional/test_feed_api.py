@@ -77,8 +77,9 @@ def test_pages_are_dense_and_full_pages_are_immutable(client, token):
 
 def test_after_beyond_the_head_is_an_empty_page(client, token):
     report(client, [random_signal()])
-    body = client.get("/v1/feed?after=99", headers=bearer(token)).get_json()
-    assert body == {"entries": [], "next": 99, "has_more": False}
+    response = client.get("/v1/feed?after=99", headers=bearer(token))
+    assert response.get_json() == {"entries": [], "next": 99, "has_more": False}
+    assert response.headers["Feed-Head"] == "1"
 
 
 @pytest.mark.parametrize("query", ["after=-1", "after=abc", "limit=0", "limit=1000000000", "limit=5001",

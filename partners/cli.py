@@ -1,0 +1,160 @@
+"""`federation-partner`: sync the feed, match files, report back.
+
+Settings come from options or the environment: FEDERATION_SERVER, FEDERATION_PARTNER_TOKEN,
+FEDERATION_PARTNER_STORE (default ./federation-partner.db). The token is never printed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from partners import report as reporting
+from partners import sync as syncing
+from partners.client import FederationClient, FeedError
+from partners.store import LocalStore
+
+
+class Context:
+    def __init__(self, server: str | None, token: str | None, store: str) -> None:
+        self.server, self.token, self.store_path = server, token, store
+
+    def client(self) -> FederationClient:
+        if not self.server or not self.token:
+            raise click.UsageError("set --server and --token (or FEDERATION_SERVER, FEDERATION_PARTNER_TOKEN)")
+        return FederationClient(self.server, self.token)
+
+    def store(self) -> LocalStore:
+        return LocalStore(self.store_path)
+
+
+@click.group()
+@click.option("--server", envvar="FEDERATION_SERVER", help="the federation's base URL")
+@click.option("--token", envvar="FEDERATION_PARTNER_TOKEN", help="your partner token (fpt_...)")
+@click.option("--store", envvar="FEDERATION_PARTNER_STORE", default="federation-partner.db", show_default=True,
+              help="local SQLite store of the active hashes and your checkpoint")
+@click.pass_context
+def main(ctx: click.Context, server: str | None, token: str | None, store: str) -> None:
+    """The federation's partner kit."""
+    ctx.obj = Context(server, token, store)
+
+
+@main.command()
+@click.option("--watch", is_flag=True, help="keep polling, with jitter and backoff on errors")
+@click.option("--interval", default=30.0, show_default=True, help="seconds between polls with --watch")
+@click.option("--polls", type=int, default=None, help="with --watch: stop after this many polls")
+@click.option("--limit", default=syncing.PAGE_LIMIT, show_default=True, help="entries per page (1-5000)")
+@click.option("--trust-new-keys", is_flag=True, help="accept newly published signing keys without `trust`")
+@click.option("--report-deleted", is_flag=True, help="report `deleted` for the deletes applied")
+@click.option("--quiet", is_flag=True, help="no progress lines")
+@click.pass_obj
+def sync(obj: Context, watch: bool, interval: float, polls: int | None, limit: int, trust_new_keys: bool,
+         report_deleted: bool, quiet: bool) -> None:
+    """Follow the feed from the stored checkpoint into the local store, verifying every entry."""
+    client, store = obj.client(), obj.store()
+    started = time.monotonic()
+
+    def progress(checkpoint: int, head: int | None, applied: int) -> None:
+        if quiet:
+            return
+        rate = applied / max(time.monotonic() - started, 1e-9)
+        share = f" / {head:,} ({100 * checkpoint / head:.0f}%)" if head else ""
+        click.echo(f"synced to seq {checkpoint:,}{share}, {rate:,.0f} entries/s", err=True)
+
+    def done(result: syncing.SyncResult) -> None:
+        if result.trusted_on_first_use:
+            click.echo(f"trusted on first use: {', '.join(result.trusted_on_first_use)}", err=True)
+        line = {"checkpoint": result.checkpoint, "applied": result.applied, "adds": result.adds,
+                "deletes": result.deletes, "active": store.count()}
+        if report_deleted:
+            line["reported_deleted"] = reporting.report_deletes(client, store)
+        click.echo(json.dumps(line))
+
+    options = {"limit": limit, "trust_new_keys": trust_new_keys, "progress": progress}
+    try:
+        if watch:
+            syncing.watch(client, store, interval=interval, polls=polls, on_result=done,
+                          on_error=lambda e: click.echo(f"will retry: {e}", err=True), **options)
+        else:
+            done(syncing.sync(client, store, **options))
+    except (syncing.SyncError, FeedError) as error:
+        raise click.ClickException(f"sync stopped: {error}") from None
+    finally:
+        client.close()
+        store.close()
+
+
+@main.command()
+@click.argument("kid")
+@click.pass_obj
+def trust(obj: Context, kid: str) -> None:
+    """Pin a newly published signing key, after checking its KID with the federation."""
+    with obj.store() as store:
+        try:
+            syncing.trust(obj.client(), store, kid)
+        except (syncing.SyncError, FeedError) as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"trusted {kid}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--phash-distance", default=8, show_default=True, help="max pHash distance of 64 bits")
+@click.pass_obj
+def match(obj: Context, paths: tuple[str, ...], phash_distance: int) -> None:
+    """Hash files and folders (or `-`: paths on stdin) and print matches as JSON lines.
+
+    Exit status: 0 if anything matched, 1 if nothing did, 2 on a usage error.
+    """
+    from partners.scan import iter_files, load_index, match_path
+
+    with obj.store() as store:
+        index = load_index(store, phash_distance=phash_distance)
+    if paths == ("-",):
+        paths = tuple(line.rstrip("\n") for line in sys.stdin if line.strip())
+    matched = False
+    for path, warning in iter_files(paths):
+        if warning:
+            click.echo(json.dumps({"path": path, "error": warning}))
+            continue
+        line = match_path(index, path)
+        matched = matched or bool(line["matches"])
+        click.echo(json.dumps(line))
+    sys.exit(0 if matched else 1)
+
+
+@main.command()
+@click.argument("source", type=click.File("r"), required=False)
+@click.option("--deleted", is_flag=True, help="report `deleted` for deletes applied by sync")
+@click.pass_obj
+def report(obj: Context, source, deleted: bool) -> None:
+    """Send feedback: JSON lines {type, value, verdict, occurred_at[, count, note]} from SOURCE or -."""
+    client = obj.client()
+    try:
+        if source is not None:
+            items = (json.loads(line) for line in source if line.strip())
+            click.echo(json.dumps(reporting.send(client, items)))
+        if deleted:
+            with obj.store() as store:
+                click.echo(json.dumps({"reported_deleted": reporting.report_deletes(client, store)}))
+    except FeedError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        client.close()
+
+
+@main.command()
+@click.pass_obj
+def status(obj: Context) -> None:
+    """The local store: checkpoint and number of active hashes."""
+    with obj.store() as store:
+        click.echo(json.dumps({"checkpoint": store.checkpoint, "active": store.count(),
+                               "trusted_keys": sorted(store.trusted_keys()),
+                               "store": os.path.abspath(store.path)}))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

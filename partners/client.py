@@ -1,0 +1,115 @@
+"""HTTP client for the federation's partner API: feed pages, keys and feedback.
+
+Standard library only (http.client with a kept-alive connection), so the kit installs
+anywhere. Every malformed answer raises a FeedError subclass naming what was wrong.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class FeedError(Exception):
+    """The federation's answer cannot be used; sync stops without applying it."""
+
+
+class TruncatedResponse(FeedError):
+    """The body ended early or is not complete JSON."""
+
+
+class HTTPError(FeedError):
+    def __init__(self, status: int, body: bytes) -> None:
+        try:
+            problem = json.loads(body)
+            detail = f"{problem.get('code')}: {problem.get('detail') or problem.get('title')}"
+        except (ValueError, AttributeError):
+            detail = body[:200].decode(errors="replace")
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    entries: list[dict[str, Any]]
+    next: int
+    has_more: bool
+    head: int | None  # from the Feed-Head header, for progress only
+
+
+class FederationClient:
+    """One partner's connection to a federation server."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 60) -> None:
+        parts = urlsplit(base_url.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._prefix = parts.path
+        self._token, self._timeout = token, timeout
+        self._connection: http.client.HTTPConnection | None = None
+
+    def keys(self) -> dict[str, Any]:
+        """The published JWKS document."""
+        return self._json("GET", "/.well-known/federation-keys", auth=False)[0]
+
+    def page(self, after: int, limit: int) -> FeedPage:
+        body, headers = self._json("GET", f"/v1/feed?after={after}&limit={limit}")
+        if not isinstance(body, dict) or not isinstance(body.get("entries"), list) \
+                or not isinstance(body.get("next"), int) or not isinstance(body.get("has_more"), bool):
+            raise TruncatedResponse("feed page lacks entries, next or has_more")
+        head = headers.get("Feed-Head")
+        return FeedPage(body["entries"], body["next"], body["has_more"],
+                        int(head) if head and head.isdigit() else None)
+
+    def post(self, path: str, payload: Any, *, idempotency_key: str | None = None) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return self._json("POST", path, body=json.dumps(payload).encode(), headers=headers)[0]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _json(self, method: str, path: str, *, body: bytes | None = None,
+              headers: dict[str, str] | None = None, auth: bool = True) -> tuple[Any, Any]:
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token}"
+        status, raw, response_headers = self._request(method, self._prefix + path, body, headers)
+        if status != 200:
+            raise HTTPError(status, raw)
+        try:
+            return json.loads(raw), response_headers
+        except ValueError:
+            raise TruncatedResponse(f"{path.split('?')[0]}: body is not complete JSON") from None
+
+    def _request(self, method, path, body, headers):
+        # One retry on a connection the server closed while idle (keep-alive timeout).
+        for attempt in (1, 2):
+            connection = self._connect()
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.read(), response.headers
+            except http.client.IncompleteRead:
+                self.close()
+                raise TruncatedResponse(f"{path.split('?')[0]}: the body ended early") from None
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                self.close()
+                if attempt == 2:
+                    raise
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            if self._scheme == "https":
+                self._connection = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._timeout, context=ssl.create_default_context())
+            else:
+                self._connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        return self._connection

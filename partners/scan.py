@@ -1,0 +1,72 @@
+"""Walk paths and match each file against the local store's active signals."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from partners.hashing import ImageTooLarge, UnreadableImage, hash_file, hash_photo
+from partners.matching import MatchIndex
+from partners.store import LocalStore
+
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+def load_index(store: LocalStore, *, phash_distance: int = 8) -> MatchIndex:
+    """A match index over every active signal in the store, added per type in bulk."""
+    index = MatchIndex(phash_max_distance=phash_distance)
+    by_type: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for signal in store.signals():
+        ids, values = by_type[signal.type]
+        ids.append(signal.record_id)
+        values.append(signal.value)
+    for signal_type, (ids, values) in by_type.items():
+        index.add_many(signal_type, ids, values)
+    return index
+
+
+def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """(path, None) for every regular file under `paths`, or (path, warning) for what is skipped.
+
+    Symbolic links are followed, but each directory is entered once (by device and inode),
+    so a link back to a parent cannot loop.
+    """
+    seen: set[tuple[int, int]] = set()
+    for top in paths:
+        if not os.path.exists(top):
+            yield top, "not found"
+        elif os.path.isdir(top):
+            yield from _walk(top, seen)
+        else:
+            yield top, None
+
+
+def _walk(top: str, seen: set[tuple[int, int]]) -> Iterator[tuple[str, str | None]]:
+    for root, dirs, files in os.walk(top, followlinks=True):
+        stat = os.stat(root)
+        if (stat.st_dev, stat.st_ino) in seen:
+            dirs.clear()
+            yield root, "directory already visited (symbolic link loop?)"
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            yield (path, None) if os.path.isfile(path) else (path, "not a regular file")
+
+
+def match_path(index: MatchIndex, path: str) -> dict[str, Any]:
+    """One JSON-able line: the file's matches, and why a photo could not be hashed if so."""
+    line: dict[str, Any] = {"path": path, "matches": []}
+    matches = list(index.match_file(hash_file(path)))
+    if os.path.splitext(path)[1].lower() in PHOTO_SUFFIXES:
+        try:
+            matches += index.match_photo(hash_photo(path))
+        except ImageTooLarge:
+            line["error"] = "image_too_large"  # a decompression bomb: not decoded
+        except UnreadableImage:
+            line["error"] = "unreadable_image"
+    line["matches"] = [{"record_id": m.record_id, "type": m.signal_type, "distance": m.distance}
+                       for m in matches]
+    return line
