@@ -201,6 +201,29 @@ def partners_rotate(app, name: str) -> None:
         click.echo(issued.token)
 
 
+@partners_group.command("stopncii-keys")
+@click.argument("name")
+@click.pass_obj
+def partners_stopncii_keys(app, name: str) -> None:
+    """Issue the partner's StopNCII key pair (replacing any earlier pair); shown only once.
+
+    For threatexchange/HMA: TX_STOPNCII_KEYS=FUNCTION_KEY,SUBSCRIPTION_KEY,URL/stopncii/v1.
+    The pair has the partner's scopes.
+    """
+    from federation import stopncii
+
+    with _session(app) as session:
+        try:
+            keys = stopncii.issue_keys(session, name)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(f"StopNCII keys for {name} (scopes {keys.partner.scopes}); store them now, "
+                   "they are not kept and cannot be shown again:")
+        click.echo(f"x-functions-key: {keys.function_key}")
+        click.echo(f"Ocp-Apim-Subscription-Key: {keys.subscription_key}")
+
+
 # --- signing keys ----------------------------------------------------------------------
 
 @main.group("keys")
