@@ -15,7 +15,8 @@ printed as the median of ``--repeat`` runs with the ratio to the baseline.
    Pillow decode and exif_transpose, on the corpus's 12-megapixel phone photos and on
    the whole corpus; with the largest PDQ bit distance between the two (on images of
    quality >= 80).
-3. sync: feed sync throughput. Not written yet: see ``bench_sync`` (the lead adds it).
+3. sync: a first sync of 1,000,000 entries from gunicorn on PostgreSQL, verified and
+   applied to a local store, verification on every core against one process.
 
 Run from the repository root (10 M hashes need about 6 GB of memory and ten minutes
 or so on two cores, mostly building the faiss multi-hash index and the brute-force
@@ -212,12 +213,37 @@ def bench_hashing(corpus: Path, repeat: int) -> None:
 
 # ---- 3. sync -----------------------------------------------------------------------
 
-def bench_sync() -> None:
-    """Feed sync throughput (entries/s verified and applied to a MatchIndex).
+def bench_sync(count: int) -> None:
+    """A first sync of `count` entries from gunicorn on PostgreSQL into a fresh local store:
+    verified and applied entries/s, with verification spread over every core, against the
+    same sync verifying in one process, same run."""
+    import tempfile
 
-    Placeholder: the lead adds this once the partner feed client lands.
-    """
-    print("\n== sync: not measured yet (bench_sync in bench/partner.py is a placeholder) ==")
+    from bench.feed import seed
+    from bench.harness import gunicorn, postgres_database, service_env
+    from federation.config import parse_secret
+    from partners.client import FederationClient
+    from partners.store import LocalStore
+    from partners.sync import sync
+
+    print(f"\n== sync: first sync of {count:,} entries ==")
+    with postgres_database() as url:
+        env = service_env(url)
+        token = seed(url, parse_secret("KEK", env["FEDERATION_KEK"]), count)
+        with gunicorn(env, workers=2) as base, tempfile.TemporaryDirectory() as tmp:
+            rates = {}
+            for workers in (os.cpu_count() or 1, 1):
+                client = FederationClient(base, token)
+                with LocalStore(Path(tmp) / f"store-{workers}.db") as store:
+                    started = time.perf_counter()
+                    result = sync(client, store, workers=workers)
+                    rates[workers] = result.applied / (time.perf_counter() - started)
+                    assert result.applied == count and store.count() == count
+                client.close()
+                print(f"RESULT sync {count:,} entries, verification in {workers} process(es): "
+                      f"{rates[workers]:,.0f} entries/s verified and applied")
+            many = os.cpu_count() or 1
+            print(f"RESULT sync ratio {many} processes / 1 process: x{rates[many] / rates[1]:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--corpus", type=Path, default=default_corpus())
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sync-entries", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     if "index" in args.only:
@@ -236,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if "hashing" in args.only:
         bench_hashing(args.corpus, args.repeat)
     if "sync" in args.only:
-        bench_sync()
+        bench_sync(args.sync_entries)
     return 0
 
 
