@@ -18,7 +18,8 @@ from federation.portal import init_portal, render_error
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # The instance folder holds the embedded default's database and generated secrets.
-    app = Flask("federation", instance_path=os.environ.get("FEDERATION_INSTANCE_PATH") or None)
+    app = Flask("federation", instance_path=os.environ.get("FEDERATION_INSTANCE_PATH") or None,
+                static_folder=None)  # the portal serves its own assets
     load_config(app, overrides)
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
