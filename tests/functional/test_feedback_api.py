@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
+import threading
 import uuid
 
 import pytest
@@ -249,3 +251,29 @@ def test_feedback_is_not_json_or_too_big(client, token):
     huge = client.post("/v1/feedback", data=b"{" + b" " * (1024 * 1024) + b"}", headers=bearer(token),
                        content_type="application/json")
     assert huge.status_code == 413
+
+
+def test_concurrent_overlapping_batches_neither_deadlock_nor_lose_a_report(app, client, token, session):
+    # Batches of the same signals in different orders once deadlocked on PostgreSQL.
+    signals = [random_signal("md5") for _ in range(40)]
+    report(client, signals)
+    threads_n, batches = 6, 5
+    statuses: list[int] = []
+
+    def partner_client(seed: int) -> None:
+        rng = random.Random(seed)
+        with app.test_client() as own:
+            for batch in range(batches):
+                shuffled = rng.sample(signals, len(signals))
+                at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seed * 100 + batch)
+                statuses.append(send(own, token, [item(s, "blocked", occurred_at=at.isoformat())
+                                                  for s in shuffled]).status_code)
+
+    workers = [threading.Thread(target=partner_client, args=(seed,)) for seed in range(threads_n)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert statuses == [200] * threads_n * batches
+    assert session.scalar(select(func.count()).select_from(FeedbackEvent)) == threads_n * batches * 40
+    assert set(session.scalars(select(FeedbackLatest.count))) == {threads_n * batches}
