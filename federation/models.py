@@ -195,7 +195,13 @@ class FeedEntry(Base):
     signed, kept so serving never re-serialises; `leaf_hash` is its RFC 9162 leaf."""
 
     __tablename__ = "feed_entries"
-    __table_args__ = (CheckConstraint("op IN ('add', 'delete')", name="op"), Index(None, "signal_id"))
+    __table_args__ = (
+        CheckConstraint("op IN ('add', 'delete')", name="op"),
+        Index(None, "signal_id"),
+        # "Is there a later entry for this signal?" in one index probe: StopNCII's
+        # FetchHashes serves only each signal's latest entry (federation/stopncii.py).
+        Index("ix_feed_entries_signal_id_seq", "signal_id", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     op: Mapped[str] = mapped_column(String(8))

@@ -149,7 +149,7 @@ def fetch_hashes(session: Session, pepper: bytes, *, start_timestamp: int, page_
     rows = session.execute(
         select(FeedEntry.seq, FeedEntry.op, FeedEntry.signal_id, Signal.type, Signal.value)
         .join(Signal, Signal.id == FeedEntry.signal_id)
-        .where(FeedEntry.seq > cursor, FeedEntry.seq <= head, Signal.type.in_(TYPES),
+        .where(FeedEntry.seq > cursor, FeedEntry.seq <= head, Signal.type.in_(tuple(TYPES)),
                # only a signal's latest entry (as of head): records are snapshots
                ~exists().where(latest.signal_id == FeedEntry.signal_id,
                                latest.seq > FeedEntry.seq, latest.seq <= head))

@@ -333,3 +333,12 @@ def test_cli_issues_stopncii_keys_once(app, client, test_config, monkeypatch, pa
     assert lines["x-functions-key"] not in CliRunner().invoke(federation_cli, ["partners", "list"]).output
     missing = CliRunner().invoke(federation_cli, ["partners", "stopncii-keys", "nobody"])
     assert missing.exit_code == 1 and "no partner" in missing.output
+
+
+def test_the_new_endpoints_are_in_the_openapi_spec(client):
+    spec = client.get("/openapi.json").get_json()
+    assert {"/v1/feedback", "/v1/signals", "/stopncii/v1/FetchHashes", "/stopncii/v1/SubmitHashes",
+            "/stopncii/v1/SubmitFeedback"} <= set(spec["paths"])
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["stopncii_function_key"]["name"] == "x-functions-key"
+    assert schemes["stopncii_subscription_key"]["name"] == "Ocp-Apim-Subscription-Key"

@@ -56,6 +56,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('partner_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_cases_partner_id_partners'), 'partners', ['partner_id'], ['id'], ondelete='SET NULL')
 
+    with op.batch_alter_table('feed_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_feed_entries_signal_id_seq', ['signal_id', 'seq'], unique=False)
+
     with op.batch_alter_table('partners', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stopncii_subscription_digest', sa.LargeBinary(length=32), nullable=True))
         batch_op.add_column(sa.Column('stopncii_function_digest', sa.LargeBinary(length=32), nullable=True))
@@ -68,6 +71,9 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f('uq_partners_stopncii_subscription_digest'), type_='unique')
         batch_op.drop_column('stopncii_function_digest')
         batch_op.drop_column('stopncii_subscription_digest')
+
+    with op.batch_alter_table('feed_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_feed_entries_signal_id_seq')
 
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_cases_partner_id_partners'), type_='foreignkey')
