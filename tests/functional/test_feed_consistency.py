@@ -69,7 +69,6 @@ def test_pollers_see_every_change_exactly_once_in_order(app, engine, test_config
         active = {(t, v): r for t, v, r in conn.execute(
             text("SELECT type, value, active_record_id FROM signals WHERE active"))}
         ops = conn.execute(text("SELECT signal_id, op FROM feed_entries ORDER BY seq")).all()
-    assert head > WRITERS * OPERATIONS // 2  # the run really wrote
     for index in range(POLLERS):
         assert seen[index] == list(range(1, head + 1)), f"poller {index} missed or repeated a seq"
         assert replayed[index] == active
@@ -78,3 +77,5 @@ def test_pollers_see_every_change_exactly_once_in_order(app, engine, test_config
         by_signal[signal_id].append(op)
     for history in by_signal.values():
         assert history == ["add", "delete"] * (len(history) // 2) + ["add"] * (len(history) % 2)
+    # The run really raced: some signal was added, deleted and added again.
+    assert any(len(history) >= 3 for history in by_signal.values())
