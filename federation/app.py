@@ -13,7 +13,10 @@ from federation.api.problems import register_error_handlers
 from federation.cases import CasePolicy
 from federation.config import load_config
 from federation.db import db
+from federation.log_redaction import redact_referral_links
 from federation.portal import init_portal, render_error
+from federation.ratelimit import Limit, make_counter
+from federation.referrals import ReferralPolicy
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -27,7 +30,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     db.init_app(app)
+    redact_referral_links()
     app.extensions["federation.case_policy"] = case_policy(app.config)
+    app.extensions["federation.referral_policy"] = ReferralPolicy(
+        app.config["PEPPER_BYTES"], int(app.config["REFERRAL_TTL_DAYS"]))
+    app.extensions["federation.guess_counter"] = make_counter(
+        Limit(int(app.config["REFERRAL_GUESS_LIMIT"]), int(app.config["REFERRAL_GUESS_WINDOW_SECONDS"])),
+        app.config["PEPPER_BYTES"], app.config["REDIS_URL"])
     init_api(app)
     init_portal(app)
     register_error_handlers(app, html_handler=render_error)

@@ -9,6 +9,7 @@ from federation.models import AuditEvent
 EVENTS = frozenset({
     "case_created", "status_checked", "pin_failed", "case_locked", "locked_attempt",
     "unknown_reference", "case_withdrawn", "withdraw_repeated",
+    "referral_created", "referral_used", "sharing_stopped", "caseworker_signed_in",
 })
 
 

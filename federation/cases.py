@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from federation import audit, feed, idempotency
+from federation import audit, feed, idempotency, referrals
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.sealing import PIN_SEAL_INFO, derive_key, seal, unseal
@@ -89,6 +89,8 @@ class CaseReceipt:
     signal_count: int
     created_at: dt.datetime
     replayed: bool = False
+    # None when no referral code was sent; else whether it was applied (and shared).
+    referral: referrals.ReferralOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class CaseStatus:
     created_at: dt.datetime
     withdrawn_at: dt.datetime | None
     platforms: tuple[PlatformOutcome, ...] = ()
+    sharing: referrals.Sharing | None = None  # the referral behind the case, if any
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,15 @@ class PlatformCaseReceipt:
 
 
 def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue], consent: Consent,
-                *, referral_code: str | None = None, source: str = "person",
-                idempotency_key: str | None = None, actor: str = "person") -> CaseReceipt:
+                *, referral_code: str | None = None, share_with_referrer: bool = False,
+                source: str = "person", idempotency_key: str | None = None,
+                actor: str = "person") -> CaseReceipt:
     """Open a case holding these signals and publish those that became active.
 
-    With an idempotency key, a repeat of the same request returns the first receipt,
+    A referral code is spent on the case in the same transaction; with
+    `share_with_referrer` its organisation may follow the case's outcome. A code that
+    cannot be used (unknown, expired, used, organisation suspended) does not stop the
+    report: the receipt says it was not applied. With an idempotency key, a repeat of the same request returns the first receipt,
     with the PIN sealed to the key instead of in clear (see `open_sealed_pin`).
     Raises InvalidInput (no consent, no or too many signals), Conflict (key reused).
     """
@@ -144,7 +151,8 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
     signals = dedupe(signals)
     _check_signal_count(signals)
     request = {"signals": [[s.type, s.value, s.quality] for s in signals],
-               "referral_code": referral_code, "source": source}
+               "referral_code": referral_code, "share_with_referrer": share_with_referrer,
+               "source": source}
     if idempotency_key:
         replay = _replay(session, policy, idempotency_key, request)
         if replay:
@@ -155,7 +163,8 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
     pin_hash = policy.hash_pin(pin)
     try:
         return _insert_case(session, policy, signals, reference, pin, pin_hash,
-                            referral_code=referral_code, source=source, actor=actor,
+                            referral_code=referral_code, share=share_with_referrer,
+                            source=source, actor=actor,
                             idempotency_key=idempotency_key, request=request)
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
@@ -166,19 +175,24 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
 
 
 def _insert_case(session: Session, policy: CasePolicy, signals: list[SignalValue], reference: str,
-                 pin: str, pin_hash: str, *, referral_code: str | None, source: str, actor: str,
-                 idempotency_key: str | None, request: dict) -> CaseReceipt:
+                 pin: str, pin_hash: str, *, referral_code: str | None, share: bool, source: str,
+                 actor: str, idempotency_key: str | None, request: dict) -> CaseReceipt:
     with write_transaction(session):
         lock_feed_head(session)
         case = Case(reference_digest=policy.reference_digest(reference), pin_hash=pin_hash,
-                    source=source, consent_version=CONSENT_VERSION, referral_code=referral_code)
+                    source=source, consent_version=CONSENT_VERSION)
         session.add(case)
         session.flush()
         activated = _link_signals(session, case, signals)
         feed.publish(session, policy.kek, [("add", link) for link in activated])
         audit.record(session, "case_created", actor=actor, case_id=case.id,
                      detail=f"signals={len(signals)}")
-        receipt = CaseReceipt(reference, pin, None, case.status, len(signals), case.created_at)
+        referral = None
+        if referral_code is not None:
+            referral = referrals.redeem(session, referrals.ReferralPolicy(policy.pepper), referral_code,
+                                        case.id, share)
+        receipt = CaseReceipt(reference, pin, None, case.status, len(signals), case.created_at,
+                              referral=referral)
         if idempotency_key:
             _remember(session, policy, idempotency_key, request, receipt)
     return receipt
@@ -210,6 +224,17 @@ def withdraw_case(session: Session, policy: CasePolicy, reference: str, pin: str
             feed.publish(session, policy.kek, [("delete", link) for link in deactivated])
             audit.record(session, "case_withdrawn", actor="person", case_id=case.id,
                          detail=f"deactivated={len(deactivated)}")
+    return _status_of(session, case)
+
+
+def stop_sharing(session: Session, policy: CasePolicy, reference: str, pin: str) -> CaseStatus:
+    """Stop sharing the case with the organisation that referred it, at once.
+
+    Stopping when nothing is shared is not an error. Raises CaseNotFound or LockedOut.
+    """
+    case = authenticate(session, policy, reference, pin)
+    with write_transaction(session):
+        referrals.stop_sharing(session, case.id)
     return _status_of(session, case)
 
 
@@ -307,7 +332,7 @@ def _unlink_signals(session: Session, case: Case) -> list[CaseSignal]:
 def _status_of(session: Session, case: Case) -> CaseStatus:
     count = session.scalar(select(func.count()).where(CaseSignal.case_id == case.id))
     return CaseStatus(case.status, count, case.created_at, case.withdrawn_at,
-                      platform_outcomes(session, case.id))
+                      platform_outcomes(session, case.id), referrals.sharing_of(session, case.id))
 
 
 def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, ...]:
@@ -423,14 +448,15 @@ def _replay(session: Session, policy: CasePolicy, key: str, request: dict) -> Ca
     stored = json.loads(unseal(_server_key(policy, key), found.body))
     return CaseReceipt(stored["reference"], None, stored["pin_sealed"], stored["status"],
                        stored["signal_count"], dt.datetime.fromisoformat(stored["created_at"]),
-                       replayed=True)
+                       replayed=True, referral=referrals.ReferralOutcome.from_dict(stored.get("referral")))
 
 
 def _remember(session: Session, policy: CasePolicy, key: str, request: dict,
               receipt: CaseReceipt) -> None:
     pin_sealed = b64u_encode(seal(derive_key(key, info=PIN_SEAL_INFO), receipt.pin.encode()))
     stored = {"reference": receipt.reference, "pin_sealed": pin_sealed, "status": receipt.status,
-              "signal_count": receipt.signal_count, "created_at": receipt.created_at.isoformat()}
+              "signal_count": receipt.signal_count, "created_at": receipt.created_at.isoformat(),
+              "referral": receipt.referral.as_dict() if receipt.referral else None}
     body = seal(_server_key(policy, key), json.dumps(stored).encode())
     idempotency.store(session, _IDEMPOTENCY_SCOPE, key, idempotency.request_digest(request), 201, body)
 

@@ -224,6 +224,134 @@ def partners_stopncii_keys(app, name: str) -> None:
         click.echo(f"Ocp-Apim-Subscription-Key: {keys.subscription_key}")
 
 
+# --- safety organisations ----------------------------------------------------------------
+
+@main.group("orgs")
+def orgs_group() -> None:
+    """Safety organisations (helplines, shelters) and their caseworkers."""
+
+
+@orgs_group.command("add")
+@click.argument("name")
+@click.option("--display-name", help="the name people see on the referral page and slip")
+@click.pass_obj
+def orgs_add(app, name: str, display_name: str | None) -> None:
+    """Onboard an organisation and print its token (shown only this once)."""
+    from federation import organisations
+
+    with _session(app) as session:
+        try:
+            issued = organisations.add_organisation(session, name, display_name)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(f"organisation {name} added ({issued.organisation.display_name})")
+        click.echo("token (store it now; it is not kept and cannot be shown again):")
+        click.echo(issued.token)
+
+
+@orgs_group.command("list")
+@click.pass_obj
+def orgs_list(app) -> None:
+    """List organisations with status and active caseworkers (never tokens)."""
+    from federation import organisations
+
+    with _session(app) as session:
+        for org in organisations.list_organisations(session):
+            active = [c.name for c in organisations.list_caseworkers(session, org.name) if c.status == "active"]
+            click.echo(f"{org.name}\t{org.status}\t{org.display_name}\tcaseworkers: {', '.join(active) or '-'}")
+
+
+def _set_org_status(app, name: str, status: str) -> None:
+    from federation import organisations
+
+    with _session(app) as session:
+        try:
+            organisations.set_status(session, name, status)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(f"organisation {name} is {status}")
+
+
+@orgs_group.command("suspend")
+@click.argument("name")
+@click.pass_obj
+def orgs_suspend(app, name: str) -> None:
+    """Refuse its credentials and codes, and show it nothing, until resumed."""
+    _set_org_status(app, name, "suspended")
+
+
+@orgs_group.command("resume")
+@click.argument("name")
+@click.pass_obj
+def orgs_resume(app, name: str) -> None:
+    """Accept its credentials and codes again."""
+    _set_org_status(app, name, "active")
+
+
+@orgs_group.command("caseworker-add")
+@click.argument("org")
+@click.argument("name")
+@click.pass_obj
+def orgs_caseworker_add(app, org: str, name: str) -> None:
+    """Give a caseworker of ORG a credential of their own (shown only this once)."""
+    from federation import organisations
+
+    with _session(app) as session:
+        try:
+            issued = organisations.add_caseworker(session, org, name)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(f"caseworker {name} added to {org}")
+        click.echo("credential (give it to them now; it is not kept and cannot be shown again):")
+        click.echo(issued.token)
+
+
+@orgs_group.command("caseworker-revoke")
+@click.argument("org")
+@click.argument("name")
+@click.pass_obj
+def orgs_caseworker_revoke(app, org: str, name: str) -> None:
+    """Refuse the caseworker's credential from now on and sign them out."""
+    from federation import organisations
+
+    with _session(app) as session:
+        try:
+            organisations.revoke_caseworker(session, org, name)
+        except FederationError as error:
+            raise _fail(error) from None
+        session.commit()
+        click.echo(f"caseworker {name} of {org} is revoked")
+
+
+@main.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of lines")
+@click.pass_obj
+def stats(app, as_json: bool) -> None:
+    """Counts across the federation; nothing that identifies a case."""
+    import json
+
+    from federation import referral_reports
+
+    with _session(app) as session:
+        counts = referral_reports.operator_stats(session)
+    if as_json:
+        click.echo(json.dumps(counts, indent=2, sort_keys=True))
+        return
+    for line in _flatten(counts):
+        click.echo(line)
+
+
+def _flatten(counts: dict, prefix: str = ""):
+    for name, value in counts.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}\t{value}"
+
+
 # --- signing keys ----------------------------------------------------------------------
 
 @main.group("keys")

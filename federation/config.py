@@ -38,7 +38,18 @@ DEFAULTS: dict[str, Any] = {
     "IDEMPOTENCY_TTL_SECONDS": 24 * 3600,
     # Number of reverse proxies in front of us whose X-Forwarded-* headers we trust.
     "PROXY_HOPS": 0,
+    # Shared rate-limit counters for several workers; empty means counters in this process.
     "REDIS_URL": "",
+    # Referral codes expire this many days after they are made.
+    "REFERRAL_TTL_DAYS": 30,
+    # Failed referral-code look-ups allowed per client (IP, or organisation credential)
+    # in a window before every look-up from it is refused with 429 until the window ends.
+    "REFERRAL_GUESS_LIMIT": 10,
+    "REFERRAL_GUESS_WINDOW_SECONDS": 900,
+    # A caseworker's portal session ends after this long without a request, and in any
+    # case this long after sign-in.
+    "CASEWORKER_IDLE_SECONDS": 15 * 60,
+    "CASEWORKER_SESSION_MAX_SECONDS": 8 * 3600,
     "LOG_LEVEL": "INFO",
 }
 

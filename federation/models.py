@@ -83,7 +83,6 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     source: Mapped[str] = mapped_column(String(16), default="person")
     consent_version: Mapped[int] = mapped_column(SmallInteger)
-    referral_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_timestamp]
     withdrawn_at: Mapped[timestamp | None]
     failed_pin_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -289,3 +288,83 @@ class FeedbackLatest(Base):
     first_at: Mapped[timestamp]  # occurred_at of the first report of this verdict
     occurred_at: Mapped[timestamp]  # of the newest report of this verdict
     updated_at: Mapped[created_timestamp]
+
+
+# --- safety organisations: credentials, referrals, caseworker sessions ------------------
+
+class Organisation(Base):
+    """A helpline, shelter or legal service that refers people. Its token is a digest only."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status"),)
+
+    id: Mapped[int_pk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    token_digest: Mapped[digest] = mapped_column(unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[created_timestamp]
+
+
+class Caseworker(Base):
+    """One person at an organisation, with a credential of their own that can be revoked."""
+
+    __tablename__ = "caseworkers"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "name"),
+        CheckConstraint("status IN ('active', 'revoked')", name="status"),
+    )
+
+    id: Mapped[int_pk]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_digest: Mapped[digest] = mapped_column(unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[created_timestamp]
+    revoked_at: Mapped[timestamp | None]
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class Referral(Base):
+    """A single-use code an organisation hands to a person, and what became of it.
+
+    The code itself is stored only as a keyed digest (like a case reference): the
+    database cannot give it back. `public_id` names the referral to its organisation.
+    `shared` is the person's consent to let the organisation follow the case; they can
+    take it back at any time (`sharing_stopped_at`).
+    """
+
+    __tablename__ = "referrals"
+    __table_args__ = (Index(None, "organisation_id"),)
+
+    id: Mapped[int_pk]
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    code_digest: Mapped[digest] = mapped_column(unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    caseworker_id: Mapped[int | None] = mapped_column(ForeignKey("caseworkers.id", ondelete="SET NULL"))
+    created_at: Mapped[created_timestamp]
+    expires_at: Mapped[timestamp]
+    used_at: Mapped[timestamp | None]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), unique=True)
+    shared: Mapped[bool] = mapped_column(default=False)
+    sharing_stopped_at: Mapped[timestamp | None]
+
+    organisation: Mapped[Organisation] = relationship()
+    caseworker: Mapped[Caseworker | None] = relationship()
+
+
+class CaseworkerSession(Base):
+    """A signed-in caseworker in the portal. The cookie holds a random id; this table
+    holds its digest, so a copied table signs nobody in. Expires when idle."""
+
+    __tablename__ = "caseworker_sessions"
+
+    id: Mapped[int_pk]
+    session_digest: Mapped[digest] = mapped_column(unique=True)
+    caseworker_id: Mapped[int] = mapped_column(ForeignKey("caseworkers.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created_timestamp]
+    last_seen_at: Mapped[timestamp]
+
+    caseworker: Mapped[Caseworker] = relationship()

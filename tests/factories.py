@@ -64,3 +64,37 @@ def read_feed(client, token: str, after: int = 0, limit: int = 1000) -> list[dic
         after = page["next"]
         if not page["has_more"]:
             return entries
+
+
+def add_organisation(app, name: str | None = None, display_name: str | None = None,
+                     caseworkers: tuple[str, ...] = ()) -> tuple[str, dict[str, str]]:
+    """Onboard an organisation (and caseworkers) through the service; return its token
+    and each caseworker's credential by name."""
+    from sqlalchemy.orm import Session
+
+    from federation import organisations
+
+    with Session(app.extensions["federation.db"].engine) as session:
+        name = name or f"o{secrets.token_hex(4)}"
+        issued = organisations.add_organisation(session, name, display_name)
+        workers = {worker: organisations.add_caseworker(session, name, worker).token for worker in caseworkers}
+        session.commit()
+        return issued.token, workers
+
+
+def set_organisation_status(app, name: str, status: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from federation import organisations
+
+    with Session(app.extensions["federation.db"].engine) as session:
+        organisations.set_status(session, name, status)
+        session.commit()
+
+
+def reset_guess_counter(app) -> None:
+    """Forget the app's failed-guess counts (they live in the session-wide app's memory)."""
+    from federation.ratelimit import MemoryCounter
+
+    counter = app.extensions["federation.guess_counter"]
+    app.extensions["federation.guess_counter"] = MemoryCounter(counter.limit, app.config["PEPPER_BYTES"])

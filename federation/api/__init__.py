@@ -28,7 +28,7 @@ def require_json_body() -> None:
 
 
 def init_api(app: Flask) -> None:
-    from federation.api import cases, feed, feedback, health, signals, stopncii, wellknown
+    from federation.api import cases, feed, feedback, health, referrals, signals, stopncii, wellknown
 
     app.config.setdefault("API_TITLE", "Federation")
     app.config.setdefault("API_VERSION", "v1")
@@ -43,8 +43,8 @@ def init_api(app: Flask) -> None:
         "stopncii_function_key", {"type": "apiKey", "in": "header", "name": "x-functions-key"})
     api.spec.components.security_scheme(
         "stopncii_subscription_key", {"type": "apiKey", "in": "header", "name": "Ocp-Apim-Subscription-Key"})
-    for blueprint in (cases.blp, feed.blp, feedback.blp, signals.blp, stopncii.blp, health.blp,
-                      wellknown.blp):
+    for blueprint in (cases.blp, feed.blp, feedback.blp, signals.blp, stopncii.blp, referrals.blp,
+                      health.blp, wellknown.blp):
         api.register_blueprint(blueprint)
     _serve_swagger_assets(app)
 

@@ -40,7 +40,20 @@ class ConsentSchema(Schema):
 class CaseCreateSchema(Schema):
     signals = fields.List(fields.Nested(SignalSchema), required=True)
     consent = fields.Nested(ConsentSchema, required=True)
-    referral_code = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,64}$"))
+    referral_code = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,64}$"),
+                                  metadata={"description": "the code from a safety organisation's link, "
+                                                           "if the person came with one"})
+    share_with_referrer = _StrictBool(load_default=False, metadata={
+        "description": "the person agrees that the referring organisation may follow the outcome "
+                       "of this case (never the hashes); false unless they said yes"})
+
+
+class ReferralOutcomeSchema(Schema):
+    status = fields.String(required=True, metadata={
+        "description": "applied, or not_applied: the code was unknown, expired, used or its "
+                       "organisation suspended (the report went in without it)"})
+    organisation = fields.String(allow_none=True)
+    shared = fields.Boolean(required=True)
 
 
 class CaseReceiptSchema(Schema):
@@ -55,6 +68,8 @@ class CaseReceiptSchema(Schema):
     signal_count = fields.Integer(required=True)
     created_at = fields.DateTime(required=True)
     replayed = fields.Boolean(required=True)
+    referral = fields.Nested(ReferralOutcomeSchema, allow_none=True, metadata={
+        "description": "null when no referral code was sent"})
 
 
 class CaseCredentialsSchema(Schema):
@@ -77,6 +92,12 @@ class PlatformOutcomeSchema(Schema):
     outcomes = fields.List(fields.Nested(OutcomeSchema), required=True)
 
 
+class SharingSchema(Schema):
+    organisation = fields.String(required=True)
+    shared = fields.Boolean(required=True)
+    stopped_at = fields.DateTime(allow_none=True)
+
+
 class CaseStatusSchema(Schema):
     status = fields.String(required=True, metadata={"description": "active or withdrawn"})
     signal_count = fields.Integer(required=True)
@@ -84,6 +105,8 @@ class CaseStatusSchema(Schema):
     withdrawn_at = fields.DateTime(allow_none=True)
     platforms = fields.List(fields.Nested(PlatformOutcomeSchema), required=True, metadata={
         "description": "what each member platform reported about this case's hashes"})
+    sharing = fields.Nested(SharingSchema, allow_none=True, metadata={
+        "description": "the organisation that referred the case, and whether it may follow it"})
 
 
 # --- partners: feedback and platform-sourced signals --------------------------------
@@ -138,3 +161,64 @@ class PlatformCaseReceiptSchema(Schema):
     created_at = fields.DateTime(required=True)
     records = fields.List(fields.Nested(PlatformRecordSchema), required=True)
     replayed = fields.Boolean(required=True)
+
+
+# --- organisations: referrals and counts -------------------------------------------
+
+class ReferralCreateSchema(Schema):
+    """Empty for now: every referral is alike (the expiry is the operator's setting)."""
+
+
+class IssuedReferralSchema(Schema):
+    id = fields.String(required=True, metadata={
+        "description": "names the referral in GET /v1/referrals/{id}; not a secret on its own"})
+    code = fields.String(required=True, metadata={
+        "description": "for the person only; shown in this response once, stored only as a digest"})
+    link = fields.String(required=True, metadata={"description": "the portal link with the code, /r/CODE"})
+    organisation = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class CaseSummarySchema(Schema):
+    status = fields.String(required=True, metadata={"description": "active or withdrawn"})
+    signal_count = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    withdrawn_at = fields.DateTime(allow_none=True)
+    platforms = fields.List(fields.Nested(PlatformOutcomeSchema), required=True)
+
+
+class ReferralViewSchema(Schema):
+    id = fields.String(required=True)
+    state = fields.String(required=True, metadata={
+        "description": "open (not used yet), expired, used (a report was made; not shared), "
+                       "shared (the person agreed; `case` is set)"})
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+    caseworker = fields.String(allow_none=True)
+    case = fields.Nested(CaseSummarySchema, allow_none=True, metadata={
+        "description": "the case's outcome summary, only while the person shares it"})
+
+
+class ReferralListSchema(Schema):
+    referrals = fields.List(fields.Nested(ReferralViewSchema), required=True)
+
+
+class ReferralCountsSchema(Schema):
+    made = fields.Integer(required=True)
+    used = fields.Integer(required=True)
+    open = fields.Integer(required=True)
+    expired = fields.Integer(required=True)
+    shared = fields.Integer(required=True)
+
+
+class SharedCaseCountsSchema(Schema):
+    active = fields.Integer(required=True)
+    withdrawn = fields.Integer(required=True)
+    outcomes = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True, metadata={
+        "description": "per verdict, how many shared cases a platform reported it for"})
+
+
+class OrganisationStatsSchema(Schema):
+    referrals = fields.Nested(ReferralCountsSchema, required=True)
+    shared_cases = fields.Nested(SharedCaseCountsSchema, required=True)

@@ -49,9 +49,14 @@ bp = Blueprint("portal", __name__, template_folder="templates", static_folder="s
 
 
 def init_portal(app: Flask) -> None:
-    """Register the portal's pages (/, /under-18, /report, /status, /withdraw, /assets/...)."""
+    """Register the portal's pages (/, /under-18, /report, /status, /withdraw, /assets/...),
+    the referral landing page (/r/CODE) and the caseworker pages (/caseworker/...)."""
+    from federation.portal import caseworker, referral
+
     app.config.setdefault("PORTAL_EXIT_URL", DEFAULT_EXIT_URL)
     app.register_blueprint(bp)
+    app.register_blueprint(referral.bp)
+    app.register_blueprint(caseworker.bp)
 
 
 @bp.after_request
@@ -60,9 +65,16 @@ def _secure(response: Response) -> Response:
     return response
 
 
+def fill(template: str, **values) -> str:
+    """A text with its {placeholders} filled (templates' counterpart of text.js `t`)."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", str(value))
+    return template
+
+
 def _page(template: str, status: int = 200, **context) -> Response:
     html = render_template(template, t=page_text(), script_text=script_text(), lang=LANGUAGE,
-                           exit_url=current_app.config["PORTAL_EXIT_URL"], **context)
+                           exit_url=current_app.config["PORTAL_EXIT_URL"], fill=fill, **context)
     response = Response(html, status=status, mimetype="text/html")
     response.headers.update(SECURITY_HEADERS)
     return response

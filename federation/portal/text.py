@@ -125,6 +125,79 @@ PAGES: dict[str, str] = {
     "withdraw_confirm_yes": "Yes, withdraw my report",
     "withdraw_confirm_no": "No, keep it",
 
+    # Coming from a safety organisation's link (/r/CODE)
+    "referral_title": "{organisation} sent you this link",
+    "referral_lead": "You can make your report here. {organisation} will not see your photos, "
+                     "your hashes, your reference or your PIN.",
+    "referral_minors": "If the photos or videos were taken when you were under 18, there is a "
+                       "service made for you:",
+    "referral_minors_link": "Take It Down",
+    "referral_unusable": "This link cannot be used any more. It may be old, or it was used "
+                         "already. You can still make your report. It will not be shared with anyone.",
+    "referral_limited": "We cannot check this link right now. You can still make your report. "
+                        "It will not be shared with anyone.",
+    "sharing_question": "Share the progress of your report with {organisation}?",
+    "sharing_explained": "If you say yes, they can see whether platforms found or took down "
+                         "copies, and whether you withdrew. They never see your photos, your "
+                         "hashes, your reference or your PIN. They will see that the link was "
+                         "used. You can stop sharing at any time on the Check a report page.",
+    "sharing_no": "No, do not share it",
+    "sharing_yes": "Yes, share the progress with {organisation}",
+
+    # Status: the organisation that referred the report
+    "status_sharing_title": "Sharing with the organisation that sent you",
+    "sharing_stop": "Stop sharing",
+
+    # Caseworker pages (/caseworker)
+    "cw_title": "Caseworkers",
+    "cw_sign_in_title": "Sign in as a caseworker",
+    "cw_sign_in_lead": "Use the caseworker credential your organisation gave you. You are "
+                       "signed out after {minutes} minutes without activity.",
+    "cw_token": "Caseworker credential",
+    "cw_token_hint": "It starts with fcw_",
+    "cw_sign_in": "Sign in",
+    "cw_sign_in_failed": "This credential does not work. It may have been revoked, or your "
+                         "organisation's access is paused.",
+    "cw_signed_in_as": "Signed in as {caseworker} at {organisation}.",
+    "cw_sign_out": "Sign out",
+    "cw_new_title": "Make a referral",
+    "cw_new_lead": "A referral is a link and a code for one person. It works once and "
+                   "expires after {days} days. Print the slip or copy the link for them.",
+    "cw_new": "Make a referral and its slip",
+    "cw_list_title": "Your organisation's referrals",
+    "cw_list_empty": "No referrals yet.",
+    "cw_col_made": "Made",
+    "cw_col_by": "By",
+    "cw_col_state": "State",
+    "cw_col_case": "Report",
+    "cw_state_open": "Not used yet (until {date})",
+    "cw_state_expired": "Expired, not used",
+    "cw_state_used": "Used. The person did not share their report.",
+    "cw_state_shared": "Shared by the person",
+    "cw_case_active": "Active: {count} hashes shared with platforms. Reported {date}.",
+    "cw_case_withdrawn": "Withdrawn on {date}.",
+    "cw_case_no_outcome": "No platform has reported anything yet.",
+    "cw_outcome_match_pending_review": "{platform}: found a copy and is checking it.",
+    "cw_outcome_blocked": "{platform}: took down copies ({count} times).",
+    "cw_outcome_not_blocked": "{platform}: checked a copy and kept it up.",
+    "cw_outcome_deleted": "{platform}: deleted the hashes after withdrawal.",
+    "cw_privacy": "Caseworker pages use one cookie to keep you signed in. You never see a "
+                  "person's photos, hashes, reference or PIN.",
+    "cw_back": "Back to referrals",
+
+    # The referral slip (printed for the person)
+    "slip_title": "Your link from {organisation}",
+    "slip_lead": "Open this link on a phone or computer that only you use. It lets you ask "
+                 "member platforms to block intimate photos or videos of you, without "
+                 "uploading them.",
+    "slip_link": "Link",
+    "slip_code": "Code",
+    "slip_expires": "Use it before {date}. It works once.",
+    "slip_private": "You choose whether {organisation} can follow your report. Nobody there "
+                    "sees your photos.",
+    "slip_print": "Print the slip",
+    "slip_once": "This code is shown only now. If it is lost, make a new referral.",
+
     # Errors
     "error_title_404": "We cannot find this page",
     "error_title_other": "Something went wrong",
@@ -209,6 +282,17 @@ SCRIPT: dict[str, str] = {
     "withdrawing": "Withdrawing. Please wait.",
     "withdrawn_done": "Done. Your report is withdrawn. Member platforms have been told to "
                       "delete its hashes.",
+    # The referral, after sending and on the status page.
+    "referral_shared": "{organisation} can follow the progress of your report. You can stop "
+                       "this at any time on the Check a report page.",
+    "referral_not_shared": "Your report is not shared with {organisation}.",
+    "referral_not_applied": "The link from the organisation could not be used, so your report "
+                            "is not shared with anyone. Your report is in.",
+    "sharing_on": "{organisation} can see the progress of this report (never your photos, "
+                  "hashes, reference or PIN).",
+    "sharing_off": "{organisation} sent you here. They cannot see this report.",
+    "sharing_stopping": "Stopping. Please wait.",
+    "sharing_stopped": "Done. {organisation} can no longer see this report.",
 }
 
 

@@ -24,6 +24,14 @@ let step = null;
 let submission = null;
 let sending = false;
 
+// Opened from a safety organisation's link (/r/CODE): the code goes with the report,
+// in the body. The address bar and history entry lose it at once, so the code is not
+// left on a shared device; a reload then simply reports without it.
+const referralNode = $("referral");
+const referral = referralNode
+  ? { code: referralNode.dataset.code, organisation: referralNode.dataset.organisation } : null;
+if (referral || $("referral-problem")) history.replaceState(null, "", "/report");
+
 // --- steps -------------------------------------------------------------------
 
 function show(name) {
@@ -261,7 +269,8 @@ function renderReview() {
   const skipped = entries.length - files.length;
   say($("review-skipped"), skipped > 0 ? t("review_skipped", { count: skipped }) : "");
   $("request-body").textContent = parts
-    .map((signals) => JSON.stringify({ signals, consent: consentPreview() }, null, 2))
+    .map((signals, index) => JSON.stringify(
+      { signals, consent: consentPreview(), ...(index === 0 ? referralFields() : {}) }, null, 2))
     .join("\n\n");
   $("review-continue").hidden = files.length === 0;
   show("review");
@@ -269,6 +278,13 @@ function renderReview() {
 
 function consentPreview() {
   return { adult: true, depicted_or_acting_for: true, share_with_platforms: true };
+}
+
+// The code and the person's answer (default: no). A code is single-use, so when a big
+// report goes as several cases, only the first carries it.
+function referralFields() {
+  if (!referral) return {};
+  return { referral_code: referral.code, share_with_referrer: $("share-yes").checked };
 }
 
 $("review-back").addEventListener("click", () => goTo("choose"));
@@ -302,8 +318,10 @@ async function send() {
   if (!submission) {
     // From here the request is fixed: a retry must send exactly the same body
     // with the same keys, so the answers can no longer be changed.
-    submission = new Submission(packParts(sendable().map((entry) => entry.signals)), consent);
+    submission = new Submission(packParts(sendable().map((entry) => entry.signals)), consent,
+      referralFields());
     for (const box of Object.values(consentBoxes)) box.disabled = true;
+    for (const radio of document.querySelectorAll("#sharing input")) radio.disabled = true;
     $("consent-back").hidden = true;
   }
   $("send").disabled = true;
@@ -333,6 +351,7 @@ function finish(receipts) {
   for (const entry of entries.splice(0)) if (entry.url) URL.revokeObjectURL(entry.url);
   list.replaceChildren();
   $("receipts").replaceChildren(...receipts.map((receipt, index) => receiptBlock(receipt, index, receipts.length)));
+  say($("referral-result"), referralResult(receipts[0].referral));
   $("copy").addEventListener("click", () => copy(receipts));
   $("print").addEventListener("click", () => window.print());
   goTo("done");
@@ -346,6 +365,13 @@ function receiptBlock(receipt, index, count) {
       el("dd", { className: "reference", text: receipt.reference }),
       el("dt", { text: t("pin") }),
       el("dd", { className: "pin", text: receipt.pin })));
+}
+
+function referralResult(outcome) {
+  if (!outcome) return "";
+  if (outcome.status !== "applied") return t("referral_not_applied");
+  const values = { organisation: outcome.organisation };
+  return outcome.shared ? t("referral_shared", values) : t("referral_not_shared", values);
 }
 
 async function copy(receipts) {

@@ -10,7 +10,13 @@ const outcomeDate = document.getElementById("outcome-date");
 const platforms = document.getElementById("platforms");
 const VERDICTS = ["match_pending_review", "blocked", "not_blocked", "deleted"];
 const submit = document.getElementById("credentials-submit");
+const sharing = document.getElementById("sharing");
+const sharingText = document.getElementById("sharing-text");
+const sharingMessage = document.getElementById("sharing-message");
+const stopSharing = document.getElementById("stop-sharing");
 let busy = false;
+// Kept in this page's memory only, for Stop sharing; gone when the page is left.
+let checked = null;
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -29,6 +35,8 @@ form.addEventListener("submit", async (event) => {
     return;
   }
   say(message, "");
+  checked = credentials;
+  showSharing(answer.body.sharing);
   const { status, signal_count: count, created_at: created, withdrawn_at: withdrawn } = answer.body;
   outcomeText.textContent = status === "withdrawn"
     ? t("status_withdrawn", { date: formatDate(withdrawn) })
@@ -50,3 +58,30 @@ function platformLines(reports) {
       text: t(VERDICTS.includes(verdict) ? `outcome_${verdict}` : "outcome_other", { count }),
     }))));
 }
+
+// The organisation that referred the report, and whether it may follow it.
+function showSharing(referral) {
+  say(sharingMessage, "");
+  sharing.hidden = !referral;
+  if (!referral) return;
+  const values = { organisation: referral.organisation };
+  sharingText.textContent = t(referral.shared ? "sharing_on" : "sharing_off", values);
+  stopSharing.hidden = !referral.shared;
+}
+
+stopSharing.addEventListener("click", async () => {
+  if (busy || !checked) return;
+  busy = true;
+  stopSharing.disabled = true;
+  say(sharingMessage, t("sharing_stopping"));
+  const answer = await postCredentials("/v1/cases/stop-sharing", checked);
+  busy = false;
+  stopSharing.disabled = false;
+  if (!answer.ok) {
+    say(sharingMessage, answer.text);
+    return;
+  }
+  showSharing(answer.body.sharing);
+  say(sharingMessage, t("sharing_stopped", { organisation: answer.body.sharing.organisation }));
+  stopSharing.hidden = true;
+});

@@ -6,12 +6,13 @@
 import { openSealedPin } from "./seal.js";
 
 export class Submission {
-  /** parts: arrays of signals; consent: the API's three booleans. The bodies
-   * are fixed now, so a retry sends exactly the same request. */
-  constructor(parts, consent) {
-    this.parts = parts.map((signals) => ({
+  /** parts: arrays of signals; consent: the API's three booleans; referral: the
+   * referral code and sharing answer, sent with the first part only (a code is
+   * single-use). The bodies are fixed now, so a retry sends exactly the same request. */
+  constructor(parts, consent, referral = {}) {
+    this.parts = parts.map((signals, index) => ({
       key: newIdempotencyKey(),
-      body: JSON.stringify({ signals, consent }),
+      body: JSON.stringify({ signals, consent, ...(index === 0 ? referral : {}) }),
       receipt: null,
     }));
   }
@@ -51,7 +52,8 @@ async function sendPart(part) {
   if (!response.ok) return { ok: false, reason: "refused", detail: body.detail || body.title };
   try {
     const pin = body.pin ?? (await openSealedPin(part.key, body.pin_sealed));
-    return { ok: true, receipt: { reference: body.reference, pin, signalCount: body.signal_count } };
+    return { ok: true, receipt: { reference: body.reference, pin, signalCount: body.signal_count,
+                                  referral: body.referral ?? null } };
   } catch {
     return { ok: false, reason: "server" };
   }
