@@ -388,3 +388,19 @@ def test_no_code_or_secret_in_a_log_line_or_the_audit_log(client, org, engine, c
         details = " ".join(f"{e.event} {e.actor} {e.detail}" for e in session.scalars(select(AuditEvent)))
     assert "referral_created" in details and "referral_used" in details
     assert made["code"] not in details and receipt["reference"] not in details
+
+
+def test_the_referral_page_sends_no_referrer_and_is_not_kept(client, org):
+    made = make_referral(client, org["sam"])
+    for path in (f"/r/{made['code']}", "/r/ABCD-ABCD-ABCD-ABCD"):
+        response = client.get(path)
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert "Set-Cookie" not in response.headers
+        assert '<meta name="referrer" content="no-referrer">' in response.get_data(as_text=True)
+    # The code is on the page only where the script needs it, and the page names the organisation.
+    html = client.get(f"/r/{made['code']}").get_data(as_text=True)
+    assert html.count(made["code"]) == 1 and f'data-code="{made["code"]}"' in html
+    assert "Share the progress of your report with Safe Haven Helpline?" in html
+    assert re.search(r'id="share-no" value="no" checked', html)
