@@ -86,6 +86,11 @@ def _utf16_sort_key(key: str) -> bytes:
 
 
 def _string(text: str) -> str:
+    # Fast path for what feed entries hold (hex, ids, op names): printable ASCII with
+    # nothing to escape serialises as itself. It is exact, not an approximation: JCS
+    # escapes only '"', '\\' and control characters, none of which such text has.
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
