@@ -123,8 +123,6 @@ def test_leaf_hash_is_rfc9162_leaf():
 def test_plain_ascii_fast_path_matches_full_escaping():
     # Every ASCII character, between letters: the fast path (printable, nothing to
     # escape) and the escaping path must produce what ECMAScript's JSON.stringify does.
-    import json
-
     for code in range(128):
         text = f"a{chr(code)}b"
         assert canonical_json(text) == json.dumps(text, ensure_ascii=False).encode()
