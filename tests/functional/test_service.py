@@ -61,17 +61,25 @@ def test_audit_and_logs_hold_no_secret_and_no_hash(client, engine, caplog):
 
 
 def test_unknown_reference_costs_as_much_as_a_wrong_pin(client):
-    receipt = client.post("/v1/cases", json=case_payload()).get_json()
+    """Both paths pay one scrypt. Without the dummy hash an unknown reference would answer
+    in a fraction of the time (ratio near 0.1), telling a guesser which references exist.
+
+    The minimum of several tries measures the intrinsic cost; a median would also
+    measure whatever else the shared machine was doing.
+    """
+    receipts = [client.post("/v1/cases", json=case_payload()).get_json() for _ in range(3)]
 
     def timed(reference, pin):
         start = time.perf_counter()
-        client.post("/v1/cases/status", json={"reference": reference, "pin": pin})
+        response = client.post("/v1/cases/status", json={"reference": reference, "pin": pin})
+        assert response.status_code == 404
         return time.perf_counter() - start
 
-    # Alternate the two kinds so machine noise hits both alike; stay under the lock limit.
     wrong, unknown = [], []
-    for i in range(4):
-        wrong.append(timed(receipt["reference"], "00000000" if receipt["pin"] != "00000000" else "1" * 8))
+    for i in range(6):  # two wrong PINs per case: below the lock threshold of five
+        receipt = receipts[i % 3]
+        wrong_pin = "00000000" if receipt["pin"] != "00000000" else "11111111"
+        wrong.append(timed(receipt["reference"], wrong_pin))
         unknown.append(timed(f"ZZZZ-ZZZZ-ZZZ{i}", receipt["pin"]))
-    ratio = statistics.median(unknown) / statistics.median(wrong)
+    ratio = min(unknown) / min(wrong)
     assert 0.5 < ratio < 2.0, (wrong, unknown)
