@@ -43,7 +43,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
-# /static is taken by the app's own (empty) static route, so the portal's files live here.
+# The portal's own files: CSS, ES modules, the hashing worker.
 bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
 
