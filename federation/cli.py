@@ -114,8 +114,17 @@ def _session(app):
             session.close()
 
 
-def _fail(error: FederationError) -> click.ClickException:
-    return click.ClickException(error.detail)
+@contextlib.contextmanager
+def _service(app):
+    """A session for one operator command: committed when the block succeeds; a domain
+    error (unknown name, bad scope...) becomes a one-line message and exit status 1."""
+    with _session(app) as session:
+        try:
+            yield session
+        except FederationError as error:
+            session.rollback()
+            raise click.ClickException(error.detail) from None
+        session.commit()
 
 
 # --- partners --------------------------------------------------------------------------
@@ -135,15 +144,11 @@ def partners_add(app, name: str, scopes: str, display_name: str | None) -> None:
     """Onboard a platform and print its token (shown only this once)."""
     from federation import partners
 
-    with _session(app) as session:
-        try:
-            issued = partners.add_partner(session, name, partners.parse_scopes(scopes), display_name)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(f"partner {name} added with scopes {issued.partner.scopes}")
-        click.echo("token (store it now; it is not kept and cannot be shown again):")
-        click.echo(issued.token)
+    with _service(app) as session:
+        issued = partners.add_partner(session, name, partners.parse_scopes(scopes), display_name)
+    click.echo(f"partner {name} added with scopes {issued.partner.scopes}")
+    click.echo("token (store it now; it is not kept and cannot be shown again):")
+    click.echo(issued.token)
 
 
 @partners_group.command("list")
@@ -160,13 +165,9 @@ def partners_list(app) -> None:
 def _set_partner_status(app, name: str, status: str) -> None:
     from federation import partners
 
-    with _session(app) as session:
-        try:
-            partners.set_status(session, name, status)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(f"partner {name} is {status}")
+    with _service(app) as session:
+        partners.set_status(session, name, status)
+    click.echo(f"partner {name} is {status}")
 
 
 @partners_group.command("suspend")
@@ -192,13 +193,9 @@ def partners_rotate(app, name: str) -> None:
     """Issue a new token; the old one stops working at once."""
     from federation import partners
 
-    with _session(app) as session:
-        try:
-            issued = partners.rotate_token(session, name)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(issued.token)
+    with _service(app) as session:
+        issued = partners.rotate_token(session, name)
+    click.echo(issued.token)
 
 
 @partners_group.command("stopncii-keys")
@@ -212,16 +209,12 @@ def partners_stopncii_keys(app, name: str) -> None:
     """
     from federation import stopncii
 
-    with _session(app) as session:
-        try:
-            keys = stopncii.issue_keys(session, name)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(f"StopNCII keys for {name} (scopes {keys.partner.scopes}); store them now, "
-                   "they are not kept and cannot be shown again:")
-        click.echo(f"x-functions-key: {keys.function_key}")
-        click.echo(f"Ocp-Apim-Subscription-Key: {keys.subscription_key}")
+    with _service(app) as session:
+        keys = stopncii.issue_keys(session, name)
+    click.echo(f"StopNCII keys for {name} (scopes {keys.partner.scopes}); store them now, "
+               "they are not kept and cannot be shown again:")
+    click.echo(f"x-functions-key: {keys.function_key}")
+    click.echo(f"Ocp-Apim-Subscription-Key: {keys.subscription_key}")
 
 
 # --- safety organisations ----------------------------------------------------------------
@@ -239,15 +232,11 @@ def orgs_add(app, name: str, display_name: str | None) -> None:
     """Onboard an organisation and print its token (shown only this once)."""
     from federation import organisations
 
-    with _session(app) as session:
-        try:
-            issued = organisations.add_organisation(session, name, display_name)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(f"organisation {name} added ({issued.organisation.display_name})")
-        click.echo("token (store it now; it is not kept and cannot be shown again):")
-        click.echo(issued.token)
+    with _service(app) as session:
+        issued = organisations.add_organisation(session, name, display_name)
+    click.echo(f"organisation {name} added ({issued.organisation.display_name})")
+    click.echo("token (store it now; it is not kept and cannot be shown again):")
+    click.echo(issued.token)
 
 
 @orgs_group.command("list")
@@ -265,13 +254,9 @@ def orgs_list(app) -> None:
 def _set_org_status(app, name: str, status: str) -> None:
     from federation import organisations
 
-    with _session(app) as session:
-        try:
-            organisations.set_status(session, name, status)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(f"organisation {name} is {status}")
+    with _service(app) as session:
+        organisations.set_status(session, name, status)
+    click.echo(f"organisation {name} is {status}")
 
 
 @orgs_group.command("suspend")
@@ -298,15 +283,11 @@ def orgs_caseworker_add(app, org: str, name: str) -> None:
     """Give a caseworker of ORG a credential of their own (shown only this once)."""
     from federation import organisations
 
-    with _session(app) as session:
-        try:
-            issued = organisations.add_caseworker(session, org, name)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(f"caseworker {name} added to {org}")
-        click.echo("credential (give it to them now; it is not kept and cannot be shown again):")
-        click.echo(issued.token)
+    with _service(app) as session:
+        issued = organisations.add_caseworker(session, org, name)
+    click.echo(f"caseworker {name} added to {org}")
+    click.echo("credential (give it to them now; it is not kept and cannot be shown again):")
+    click.echo(issued.token)
 
 
 @orgs_group.command("caseworker-revoke")
@@ -317,13 +298,9 @@ def orgs_caseworker_revoke(app, org: str, name: str) -> None:
     """Refuse the caseworker's credential from now on and sign them out."""
     from federation import organisations
 
-    with _session(app) as session:
-        try:
-            organisations.revoke_caseworker(session, org, name)
-        except FederationError as error:
-            raise _fail(error) from None
-        session.commit()
-        click.echo(f"caseworker {name} of {org} is revoked")
+    with _service(app) as session:
+        organisations.revoke_caseworker(session, org, name)
+    click.echo(f"caseworker {name} of {org} is revoked")
 
 
 @main.command("stats")
