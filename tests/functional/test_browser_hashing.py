@@ -14,14 +14,8 @@ import numpy as np
 import pdqhash
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import sync_playwright
 
-from tests.functional.browser_support import (
-    RequestLog,
-    chromium_missing_reason,
-    hashing_harness,
-    launch_chromium,
-)
+from tests.functional.browser_support import RequestLog, hashing_harness
 
 pytestmark = pytest.mark.browser
 
@@ -29,17 +23,6 @@ pytestmark = pytest.mark.browser
 MAX_BIT_DISTANCE = 10
 MIN_QUALITY_FOR_CONFORMANCE = 80
 MAX_QUALITY_DELTA = 5
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = chromium_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,19 +15,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from federation.models import Case, CaseSignal, Signal
 from tests.factories import add_partner, bearer, case_payload, random_signal
-from tests.functional.browser_support import (
-    RequestLog,
-    chromium_missing_reason,
-    launch_chromium,
-    serve_in_thread,
-)
+from tests.functional.browser_support import RequestLog, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -38,17 +33,6 @@ HASHING_TIMEOUT_MS = 120_000
 
 
 # --- fixtures (also used by test_portal_screenshots.py) -------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = chromium_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture(scope="module")
 def base_url(app):

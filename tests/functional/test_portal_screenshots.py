@@ -17,7 +17,6 @@ from tests.functional.test_portal import (  # noqa: F401 (fixtures)
     HASHING_TIMEOUT_MS,
     Portal,
     base_url,
-    browser,
     photos,
 )
 

@@ -18,7 +18,6 @@ from tests.factories import add_organisation, add_partner, bearer, reset_guess_c
 from tests.functional.test_portal import (  # noqa: F401 (fixtures)
     Portal,
     base_url,
-    browser,
 )
 
 pytestmark = pytest.mark.browser
