@@ -78,8 +78,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    print(machine())
+    print(f"{machine()}; gunicorn {args.workers} workers x {args.threads} threads")
     with postgres_database() as url:
         env = service_env(url)
         from sqlalchemy.orm import Session
@@ -92,7 +94,7 @@ def main() -> None:
             signing_keys.create_key(session, parse_secret("KEK", env["FEDERATION_KEK"]))
             session.commit()
         engine.dispose()
-        with gunicorn(env, workers=2, threads=8) as base:
+        with gunicorn(env, workers=args.workers, threads=args.threads) as base:
             run(base, 3, args.rate)  # warm up connections and code paths
             latencies, errors = run(base, args.seconds, args.rate)
             report(f"paced at {args.rate:.0f}/s offered", latencies, errors, args.seconds)
