@@ -217,7 +217,44 @@ class _ChunkTables:
         return np.take(self.postings, positions), per_query
 
 
-class PDQIndex:
+class _TombstonedRows:
+    """Append-only rows of hashes with a liveness mask: the storage both indexes share.
+
+    Rows keep their number for life; removing one clears its bit (a tombstone), so a
+    withdrawn hash stops matching at once without moving any other row.
+    """
+
+    def __init__(self, empty: np.ndarray) -> None:
+        self._data = empty
+        self._alive = np.zeros(0, dtype=bool)
+        self._size = 0  # rows in use in _data / _alive (capacity may be larger)
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._alive[:self._size]))
+
+    def _append(self, values: np.ndarray) -> np.ndarray:
+        """Store values (one per row) and return their row ids."""
+        start, end = self._size, self._size + len(values)
+        if end > len(self._data):
+            capacity = max(end, len(self._data) + len(self._data) // 4, 1024)
+            self._data = _grown(self._data, capacity)
+            self._alive = _grown(self._alive, capacity)
+        self._data[start:end] = values
+        self._alive[start:end] = True
+        self._size = end
+        return np.arange(start, end, dtype=np.int64)
+
+    def _tombstone(self, rows: Sequence[int] | np.ndarray) -> int:
+        """Clear these rows' live bits; returns how many were live. IndexError if out of range."""
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        if rows.size and (rows.min() < 0 or rows.max() >= self._size):
+            raise IndexError("row id out of range")
+        live = np.unique(rows[self._alive[rows]])
+        self._alive[live] = False
+        return len(live)
+
+
+class PDQIndex(_TombstonedRows):
     """All stored PDQ hashes within ``max_distance`` bits of a query, exactly.
 
     Rows are numbered from 0 in the order added and keep their number. Not
@@ -234,9 +271,7 @@ class PDQIndex:
         self.merge_fraction = merge_fraction
         self.min_merge = min_merge
         self.tail_rows = tail_rows  # newest rows scanned by brute force, not yet in a table
-        self._words = np.zeros((0, _WORDS), dtype=np.uint64)
-        self._alive = np.zeros(0, dtype=bool)
-        self._size = 0          # rows in use in _words / _alive (capacity may be larger)
+        super().__init__(np.zeros((0, _WORDS), dtype=np.uint64))
         # Rows [0, _main_end) are in _main, [_main_end, _delta_end) in _delta, and the
         # newest, [_delta_end, _size), are scanned by brute force.
         self._main: _ChunkTables | None = None
@@ -249,52 +284,36 @@ class PDQIndex:
     def from_words(cls, words: np.ndarray, **options) -> PDQIndex:
         """Build at once from an (n, 4) uint64 array: rows 0..n-1, exactly sized."""
         index = cls(**options)
-        index._words = np.ascontiguousarray(words, dtype=np.uint64).reshape(-1, _WORDS).copy()
-        index._alive = np.ones(len(index._words), dtype=bool)
-        index._size = len(index._words)
+        index._data = np.ascontiguousarray(words, dtype=np.uint64).reshape(-1, _WORDS).copy()
+        index._alive = np.ones(len(index._data), dtype=bool)
+        index._size = len(index._data)
         index.rebuild()
         return index
-
-    def __len__(self) -> int:
-        return int(np.count_nonzero(self._alive[:self._size]))
 
     @property
     def nbytes(self) -> int:
         """Bytes held: hashes, tombstones, and both indexes' postings and buckets."""
         tables = sum(t.nbytes for t in (self._main, self._delta) if t is not None)
-        return self._words.nbytes + self._alive.nbytes + tables
+        return self._data.nbytes + self._alive.nbytes + tables
 
     def add(self, words: np.ndarray) -> np.ndarray:
         """Append (n, 4) uint64 hashes (see :func:`pdq_words`); returns their row ids."""
-        words = np.asarray(words, dtype=np.uint64).reshape(-1, _WORDS)
-        start, end = self._size, self._size + len(words)
-        if end > len(self._words):
-            capacity = max(end, len(self._words) + len(self._words) // 4, 1024)
-            self._words = _grown(self._words, capacity)
-            self._alive = _grown(self._alive, capacity)
-        self._words[start:end] = words
-        self._alive[start:end] = True
-        self._size = end
-        return np.arange(start, end, dtype=np.int64)
+        return self._append(np.asarray(words, dtype=np.uint64).reshape(-1, _WORDS))
 
     def remove(self, rows: Sequence[int] | np.ndarray) -> int:
         """Stop matching these rows at once; returns how many were live."""
-        rows = np.asarray(rows, dtype=np.int64).ravel()
-        if rows.size and (rows.min() < 0 or rows.max() >= self._size):
-            raise IndexError("row id out of range")
-        live = np.unique(rows[self._alive[rows]])
-        self._alive[live] = False
-        self._removed_since_rebuild += len(live)
-        return len(live)
+        removed = self._tombstone(rows)
+        self._removed_since_rebuild += removed
+        return removed
 
     def words(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        return self._words[np.asarray(rows, dtype=np.int64)]
+        return self._data[np.asarray(rows, dtype=np.int64)]
 
     def rebuild(self) -> None:
         """Index every live row in the main tables (drops removed rows from them)."""
         self._main = self._delta = None  # free the old tables before building new ones
         live = np.flatnonzero(self._alive[:self._size]).astype(np.uint32)
-        self._main = _ChunkTables(self._words, live, self.chunks, self.max_distance)
+        self._main = _ChunkTables(self._data, live, self.chunks, self.max_distance)
         self._main_end = self._delta_end = self._size
         self._removed_since_rebuild = 0
 
@@ -308,7 +327,7 @@ class PDQIndex:
             self._delta = None
             rows = np.arange(self._main_end, self._size, dtype=np.uint32)
             rows = rows[self._alive[rows]]
-            self._delta = _ChunkTables(self._words, rows, self.chunks, self.max_distance)
+            self._delta = _ChunkTables(self._data, rows, self.chunks, self.max_distance)
             self._delta_end = self._size
 
     def search(self, query: np.ndarray | str) -> SearchResult:
@@ -342,7 +361,7 @@ class PDQIndex:
                 continue
             rows, per_query = table.candidates(block)
             rows = rows.astype(np.intp)
-            distances = _distances(np.take(self._words, rows, axis=0),
+            distances = _distances(np.take(self._data, rows, axis=0),
                                    np.repeat(block, per_query, axis=0))
             keep = np.flatnonzero(distances <= self.max_distance)
             keep = keep[self._alive[rows[keep]]]
@@ -350,7 +369,7 @@ class PDQIndex:
             found_rows.append(rows[keep])
             found_distances.append(distances[keep])
         if self._size > self._delta_end:  # the newest rows: brute force
-            tail = self._words[self._delta_end:self._size]
+            tail = self._data[self._delta_end:self._size]
             distances = _distances(np.repeat(block, len(tail), axis=0),
                                    np.tile(tail, (len(block), 1)))
             keep = np.flatnonzero(distances <= self.max_distance)
@@ -383,7 +402,7 @@ def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
     return grown
 
 
-class PHashIndex:
+class PHashIndex(_TombstonedRows):
     """pHash (64-bit) near-duplicates within ``max_distance`` bits, by brute force.
 
     A scan is one XOR and popcount per stored hash (about 1 ms per query per
@@ -394,43 +413,25 @@ class PHashIndex:
         if not 0 <= max_distance < 64:
             raise ValueError("max_distance must be in 0..63")
         self.max_distance = max_distance
-        self._values = np.zeros(0, dtype=np.uint64)
-        self._alive = np.zeros(0, dtype=bool)
-        self._size = 0
-
-    def __len__(self) -> int:
-        return int(np.count_nonzero(self._alive[:self._size]))
+        super().__init__(np.zeros(0, dtype=np.uint64))
 
     @property
     def nbytes(self) -> int:
-        return self._values.nbytes + self._alive.nbytes
+        return self._data.nbytes + self._alive.nbytes
 
     def add(self, values: Iterable[str] | np.ndarray) -> np.ndarray:
         """Append 16-hex-digit pHashes (or uint64s); returns their row ids."""
-        values = phash_values(values)
-        start, end = self._size, self._size + len(values)
-        if end > len(self._values):
-            capacity = max(end, len(self._values) + len(self._values) // 4, 1024)
-            self._values = _grown(self._values, capacity)
-            self._alive = _grown(self._alive, capacity)
-        self._values[start:end] = values
-        self._alive[start:end] = True
-        self._size = end
-        return np.arange(start, end, dtype=np.int64)
+        return self._append(phash_values(values))
 
     def remove(self, rows: Sequence[int] | np.ndarray) -> int:
-        rows = np.asarray(rows, dtype=np.int64).ravel()
-        if rows.size and (rows.min() < 0 or rows.max() >= self._size):
-            raise IndexError("row id out of range")
-        live = np.unique(rows[self._alive[rows]])
-        self._alive[live] = False
-        return len(live)
+        """Stop matching these rows at once; returns how many were live."""
+        return self._tombstone(rows)
 
     def search(self, query: str | int) -> SearchResult:
         return self.search_batch(phash_values([query]))[0]
 
     def search_batch(self, queries: Iterable[str] | np.ndarray) -> list[SearchResult]:
-        values, alive = self._values[:self._size], self._alive[:self._size]
+        values, alive = self._data[:self._size], self._alive[:self._size]
         results = []
         for query in phash_values(queries):
             distances = np.bitwise_count(values ^ query).astype(np.int64)
