@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE_OPTION = "federation_write"
@@ -69,6 +70,17 @@ def write_transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def add_unique(session: Session, row, conflict: Exception) -> None:
+    """Add `row` and flush it; if a unique constraint refuses it, roll back and raise
+    `conflict` (a domain error naming what exists), not the driver's IntegrityError."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise conflict from None
 
 
 def lock_feed_head(session: Session) -> int:

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.crypto.tokens import new_token, token_digest
+from federation.db import add_unique
 from federation.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from federation.models import Caseworker, CaseworkerSession, Organisation, utcnow
 
@@ -79,12 +79,8 @@ def add_organisation(session: Session, name: str, display_name: str | None = Non
     token = new_token(ORGANISATION_TOKEN_PREFIX)
     organisation = Organisation(name=name, display_name=display, token_digest=token_digest(token),
                                 status="active")
-    session.add(organisation)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"an organisation named {name!r} exists", code="organisation_exists") from None
+    add_unique(session, organisation,
+               Conflict(f"an organisation named {name!r} exists", code="organisation_exists"))
     return IssuedOrganisation(organisation, token)
 
 
@@ -117,13 +113,8 @@ def add_caseworker(session: Session, organisation_name: str, name: str) -> Issue
     token = new_token(CASEWORKER_TOKEN_PREFIX)
     caseworker = Caseworker(organisation_id=organisation.id, name=name, token_digest=token_digest(token),
                             status="active")
-    session.add(caseworker)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"{organisation_name} already has a caseworker named {name!r}",
-                       code="caseworker_exists") from None
+    add_unique(session, caseworker, Conflict(f"{organisation_name} already has a caseworker named "
+                                             f"{name!r}", code="caseworker_exists"))
     return IssuedCaseworker(caseworker, token)
 
 

@@ -5,10 +5,10 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.crypto.tokens import new_token, token_digest
+from federation.db import add_unique
 from federation.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from federation.models import Partner
 
@@ -49,12 +49,7 @@ def add_partner(session: Session, name: str, scopes: frozenset[str],
     token = new_token(TOKEN_PREFIX)
     partner = Partner(name=name, display_name=display_name or name, scopes=" ".join(sorted(scopes)),
                       token_digest=token_digest(token), status="active")
-    session.add(partner)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"a partner named {name!r} exists", code="partner_exists") from None
+    add_unique(session, partner, Conflict(f"a partner named {name!r} exists", code="partner_exists"))
     return IssuedToken(partner, token)
 
 
@@ -93,6 +88,14 @@ def authenticate(session: Session, token: str | None, scope: str) -> Partner:
     partner = session.scalar(select(Partner).where(Partner.token_digest == token_digest(token)))
     if partner is None:
         raise Unauthorized("this token is not valid", code="invalid_token")
+    return check_access(partner, scope)
+
+
+def check_access(partner: Partner, scope: str) -> Partner:
+    """The partner, if it is active and holds `scope`, however it authenticated.
+
+    Raises PartnerSuspended, InsufficientScope.
+    """
     if partner.status != "active":
         raise PartnerSuspended()
     if scope not in partner.scope_set:

@@ -35,7 +35,7 @@ from federation.db import lock_feed_head, write_transaction
 from federation.errors import FederationError, InvalidInput, InvalidSignal, Unauthorized
 from federation.feedback import FeedbackItem
 from federation.models import Case, CaseSignal, FeedbackLatest, FeedEntry, Partner, Signal, utcnow
-from federation.partners import InsufficientScope, PartnerSuspended, get_partner
+from federation.partners import check_access, get_partner
 from federation.signals import HEX_LENGTHS, parse_signal
 
 POSITION_OFFSET = 10
@@ -115,11 +115,7 @@ def authenticate(session: Session, function_key: str | None, subscription_key: s
     if partner is None or not hmac.compare_digest(partner.stopncii_function_digest or b"",
                                                   token_digest(function_key)):
         raise Unauthorized("these StopNCII keys are not valid", code="invalid_token")
-    if partner.status != "active":
-        raise PartnerSuspended()
-    if scope not in partner.scope_set:
-        raise InsufficientScope(f"this needs the scope {scope}")
-    return partner
+    return check_access(partner, scope)
 
 
 # --- FetchHashes ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ is useless without the organisation's credential. The code is only in the portal
 """
 from __future__ import annotations
 
-from flask import current_app, g, request, url_for
+from flask import current_app, g, url_for
 from flask.views import MethodView
 
 from federation import referral_reports, referrals

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from partners.cli import main as partner_cli
 from partners.client import FederationClient
 from partners.store import LocalStore
 from partners.sync import SyncError, sync
-from tests.factories import add_partner, bearer, case_payload, corpus_rows, random_signal, read_feed
+from tests.factories import add_partner, case_payload, corpus_rows, random_signal, read_feed
 from tests.functional.browser_support import serve_in_thread
 
 

@@ -69,7 +69,6 @@ def test_adversarial_spreads_of_31_bits_are_found(pattern):
     rng = np.random.default_rng(5)
     stored = random_words(rng, 5_000)
     index = PDQIndex.from_words(stored)
-    bits = index._main.bits
     spreads = {
         "contiguous-start": list(range(31)),
         "contiguous-end": list(range(225, 256)),
