@@ -119,13 +119,6 @@ class TooManyGuesses(LockedOut):
     title = "Too many codes that did not work; try again later"
 
 
-def client_key() -> str:
-    """The requesting client, for counting: its address (after FEDERATION_PROXY_HOPS)."""
-    from flask import request
-
-    return f"ip:{request.remote_addr}"
-
-
 def guard(counter: GuessCounter, key: str) -> None:
     """Raise TooManyGuesses (429 with Retry-After) while this client is over its limit."""
     seconds = counter.retry_after(key)

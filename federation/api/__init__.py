@@ -27,6 +27,12 @@ def require_json_body() -> None:
         raise UnsupportedMediaType()
 
 
+def client_key() -> str:
+    """The requesting client, for rate-limit counting: its address (after
+    FEDERATION_PROXY_HOPS has unwrapped trusted proxies). Counters HMAC it before storing."""
+    return f"ip:{request.remote_addr}"
+
+
 def init_api(app: Flask) -> None:
     from federation.api import cases, feed, feedback, health, referrals, signals, stopncii, wellknown
 

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from federation import cases, idempotency
-from federation.api import require_json_body
+from federation.api import client_key, require_json_body
 from federation.api.schemas import (
     CaseCreateSchema,
     CaseCredentialsSchema,
@@ -14,7 +14,7 @@ from federation.api.schemas import (
     CaseStatusSchema,
 )
 from federation.db import db
-from federation.ratelimit import client_key, guard
+from federation.ratelimit import guard
 from federation.signals import parse_signal
 
 blp = Blueprint("cases", __name__, url_prefix="/v1/cases",

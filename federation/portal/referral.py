@@ -20,7 +20,7 @@ from federation import referrals
 from federation.db import db
 from federation.portal import SECURITY_HEADERS
 from federation.portal import _page as render_page
-from federation.ratelimit import client_key
+from federation.api import client_key
 
 bp = Blueprint("portal_referral", __name__)
 
