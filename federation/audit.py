@@ -15,7 +15,11 @@ EVENTS = frozenset({
 
 def record(session: Session, event: str, *, actor: str, case_id: int | None = None,
            detail: str | None = None) -> None:
-    """Add one event to the current transaction (committed with it)."""
+    """Write one event in the current transaction (committed or rolled back with it)."""
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
-    session.add(AuditEvent(event=event, actor=actor, case_id=case_id, detail=detail))
+    session.execute(_INSERT, {"event": event, "actor": actor, "case_id": case_id, "detail": detail})
+
+
+# A plain INSERT, not an ORM object: nothing reads an event back in the same request.
+_INSERT = AuditEvent.__table__.insert()

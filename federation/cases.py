@@ -8,17 +8,19 @@ import datetime as dt
 import functools
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from federation import audit, feed, idempotency, referrals
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.sealing import PIN_SEAL_INFO, derive_key, seal, unseal
-from federation.db import lock_feed_head, write_transaction
+from federation.db import dialect_insert, lock_feed_head, write_transaction
 from federation.errors import CaseNotFound, InvalidInput, LockedOut
 from federation.models import VERDICTS, Case, CaseSignal, FeedbackLatest, Partner, Signal, utcnow
 from federation.signals import SignalValue, dedupe
@@ -142,8 +144,9 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
     A referral code is spent on the case in the same transaction; with
     `share_with_referrer` its organisation may follow the case's outcome. A code that
     cannot be used (unknown, expired, used, organisation suspended) does not stop the
-    report: the receipt says it was not applied. With an idempotency key, a repeat of the same request returns the first receipt,
-    with the PIN sealed to the key instead of in clear (see `open_sealed_pin`).
+    report: the receipt says it was not applied. With an idempotency key, a repeat of
+    the same request returns the first receipt, with the PIN sealed to the key instead
+    of in clear (see `open_sealed_pin`).
     Raises InvalidInput (no consent, no or too many signals), Conflict (key reused).
     """
     if not (consent.adult and consent.depicted_or_acting_for and consent.share_with_platforms):
@@ -153,49 +156,35 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
     request = {"signals": [[s.type, s.value, s.quality] for s in signals],
                "referral_code": referral_code, "share_with_referrer": share_with_referrer,
                "source": source}
-    if idempotency_key:
-        replay = _replay(session, policy, idempotency_key, request)
-        if replay:
-            return replay
-
-    # The slow PIN hash runs before the write lock is taken.
+    # The slow PIN hash runs before the transaction: on SQLite its BEGIN IMMEDIATE holds
+    # the database's write lock. A retry that turns out to be a replay pays it for nothing.
     reference, pin = pins.new_reference(), pins.new_pin()
     pin_hash = policy.hash_pin(pin)
     try:
-        return _insert_case(session, policy, signals, reference, pin, pin_hash,
-                            referral_code=referral_code, share=share_with_referrer,
-                            source=source, actor=actor,
-                            idempotency_key=idempotency_key, request=request)
+        with write_transaction(session):
+            if idempotency_key:
+                replay = _replay(session, policy, idempotency_key, request)
+                if replay:
+                    return replay
+            opened = _open_case(session, signals, reference_digest=policy.reference_digest(reference),
+                                pin_hash=pin_hash, source=source, partner_id=None, actor=actor)
+            referral = None
+            if referral_code is not None:
+                referral = referrals.redeem(session, referrals.ReferralPolicy(policy.pepper),
+                                            referral_code, opened.id, share_with_referrer)
+            receipt = CaseReceipt(reference, pin, None, "active", len(signals), opened.created_at,
+                                  referral=referral)
+            if idempotency_key:
+                _remember(session, policy, idempotency_key, request, receipt)
+            _publish_adds(session, policy, opened.links)
+        return receipt
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
         replay = idempotency_key and _replay(session, policy, idempotency_key, request)
+        session.rollback()
         if not replay:
             raise
         return replay
-
-
-def _insert_case(session: Session, policy: CasePolicy, signals: list[SignalValue], reference: str,
-                 pin: str, pin_hash: str, *, referral_code: str | None, share: bool, source: str,
-                 actor: str, idempotency_key: str | None, request: dict) -> CaseReceipt:
-    with write_transaction(session):
-        lock_feed_head(session)
-        case = Case(reference_digest=policy.reference_digest(reference), pin_hash=pin_hash,
-                    source=source, consent_version=CONSENT_VERSION)
-        session.add(case)
-        session.flush()
-        activated = _link_signals(session, case, signals)
-        feed.publish(session, policy.kek, [("add", link) for link in activated])
-        audit.record(session, "case_created", actor=actor, case_id=case.id,
-                     detail=f"signals={len(signals)}")
-        referral = None
-        if referral_code is not None:
-            referral = referrals.redeem(session, referrals.ReferralPolicy(policy.pepper), referral_code,
-                                        case.id, share)
-        receipt = CaseReceipt(reference, pin, None, case.status, len(signals), case.created_at,
-                              referral=referral)
-        if idempotency_key:
-            _remember(session, policy, idempotency_key, request, receipt)
-    return receipt
 
 
 def case_status(session: Session, policy: CasePolicy, reference: str, pin: str) -> CaseStatus:
@@ -220,8 +209,8 @@ def withdraw_case(session: Session, policy: CasePolicy, reference: str, pin: str
             audit.record(session, "withdraw_repeated", actor="person", case_id=case.id)
         else:
             case.status, case.withdrawn_at = "withdrawn", utcnow()
-            deactivated = _unlink_signals(session, case)
-            feed.publish(session, policy.kek, [("delete", link) for link in deactivated])
+            deactivated = _deactivate_signals(session, case.id)
+            feed.publish(session, policy.kek, deactivated)
             audit.record(session, "case_withdrawn", actor="person", case_id=case.id,
                          detail=f"deactivated={len(deactivated)}")
     return _status_of(session, case)
@@ -294,39 +283,100 @@ def _count_failure(session: Session, policy: CasePolicy, case_id: int, now: dt.d
                          detail=f"seconds={seconds}")
 
 
-def _link_signals(session: Session, case: Case, signals: list[SignalValue]) -> list[CaseSignal]:
-    """Attach signals to the case, creating unknown ones; return links that activated a signal."""
-    existing = {(s.type, s.value): s for s in session.scalars(
-        select(Signal).where(Signal.value.in_([s.value for s in signals])))}
-    activated = []
-    for value in signals:
-        signal = existing.get(value.key)
-        if signal is None:
-            signal = Signal(type=value.type, value=value.value, quality=value.quality, active=False)
-            session.add(signal)
-        link = CaseSignal(case=case, signal=signal, record_id=_new_record_id())
-        session.add(link)
-        if not signal.active:
-            signal.active = True
-            activated.append(link)
-    session.flush()
-    return activated
+@dataclass(frozen=True)
+class Link:
+    """A signal as linked to a case: its row id and this link's record id."""
+
+    signal: SignalValue
+    signal_id: int
+    record_id: str
 
 
-def _unlink_signals(session: Session, case: Case) -> list[CaseSignal]:
-    """Deactivate signals that no other active case holds; return their links."""
-    links = list(session.scalars(select(CaseSignal).where(CaseSignal.case_id == case.id)))
-    still_held = set(session.scalars(
-        select(CaseSignal.signal_id).join(Case)
-        .where(CaseSignal.signal_id.in_([link.signal_id for link in links]),
-               Case.status == "active", Case.id != case.id)))
-    deactivated = []
-    for link in links:
-        if link.signal_id not in still_held and link.signal.active:
-            link.signal.active = False
-            deactivated.append(link)
-    session.flush()
-    return deactivated
+@dataclass(frozen=True)
+class OpenedCase:
+    id: int
+    created_at: dt.datetime
+    links: tuple[Link, ...]  # in the order the signals were given
+
+
+def _open_case(session: Session, signals: list[SignalValue], *,
+               reference_digest: bytes, pin_hash: str, source: str, partner_id: int | None,
+               actor: str) -> OpenedCase:
+    """Insert the case, any unknown signals and the links, in the caller's write
+    transaction. Nothing enters the feed yet: the caller ends with `_publish_adds`,
+    so the feed head lock is held only for the few statements that need it."""
+    created_at = utcnow()
+    case_id = session.execute(
+        insert(Case.__table__).returning(Case.id),
+        {"reference_digest": reference_digest, "pin_hash": pin_hash, "source": source,
+         "partner_id": partner_id, "consent_version": CONSENT_VERSION, "created_at": created_at},
+    ).scalar_one()
+    ids = _signal_ids(session, signals)
+    links = tuple(Link(signal, ids[signal.key], _new_record_id()) for signal in signals)
+    session.execute(insert(CaseSignal.__table__),
+                    [{"case_id": case_id, "signal_id": link.signal_id, "record_id": link.record_id}
+                     for link in links])
+    detail = f"signals={len(signals)}" + (" source=platform" if source == "platform" else "")
+    audit.record(session, "case_created", actor=actor, case_id=case_id, detail=detail)
+    return OpenedCase(case_id, created_at, links)
+
+
+def _signal_ids(session: Session, signals: list[SignalValue]) -> dict[tuple[str, str], int]:
+    """The row id of each signal, inserting those the database does not hold yet.
+
+    Rows go in sorted by (type, value): two reports inserting the same new signals then
+    wait for each other in one order and cannot deadlock.
+    """
+    table = Signal.__table__
+    rows = [{"type": s.type, "value": s.value, "quality": s.quality, "active": False}
+            for s in sorted(signals, key=lambda s: s.key)]
+    ids = {(kind, value): id_ for id_, kind, value in session.execute(
+        dialect_insert(session, table).on_conflict_do_nothing(index_elements=["type", "value"])
+        .returning(table.c.id, table.c.type, table.c.value), rows)}
+    missing = [s.value for s in signals if s.key not in ids]
+    if missing:
+        ids.update(((kind, value), id_) for id_, kind, value in session.execute(
+            select(table.c.id, table.c.type, table.c.value).where(table.c.value.in_(missing))))
+    return ids
+
+
+def _publish_adds(session: Session, policy: CasePolicy, links: Sequence[Link]) -> list[Link]:
+    """Under the feed head lock, activate the linked signals that were inactive and
+    publish an `add` for each, carrying its link's record id. Returns those links.
+
+    Whether a signal is active changes only under this lock (here and in withdrawal),
+    so a withdrawal racing this case either sees its committed links or runs first.
+    """
+    lock_feed_head(session)
+    record_ids = {link.signal_id: link.record_id for link in links}
+    activated = set(session.scalars(
+        update(Signal.__table__)
+        .where(Signal.id.in_(record_ids), Signal.active.is_(False))
+        .values(active=True, active_record_id=sql_case(record_ids, value=Signal.id))
+        .returning(Signal.id)))
+    added = [link for link in links if link.signal_id in activated]
+    feed.publish(session, policy.kek,
+                 [feed.Change("add", link.signal_id, link.record_id, link.signal) for link in added])
+    return added
+
+
+def _deactivate_signals(session: Session, case_id: int) -> list[feed.Change]:
+    """Deactivate the signals of a withdrawn case that no other active case holds;
+    return the `delete` to publish for each. Call under the feed head lock."""
+    other = aliased(CaseSignal)
+    held_elsewhere = (select(other.id).join(Case, Case.id == other.case_id)
+                      .where(other.signal_id == Signal.id, Case.status == "active",
+                             Case.id != case_id).exists())
+    rows = session.execute(
+        select(Signal.id, Signal.type, Signal.value, Signal.quality, Signal.active_record_id)
+        .join(CaseSignal, CaseSignal.signal_id == Signal.id)
+        .where(CaseSignal.case_id == case_id, Signal.active.is_(True), ~held_elsewhere)
+        .order_by(CaseSignal.id)).all()
+    if rows:
+        session.execute(update(Signal.__table__).where(Signal.id.in_([row.id for row in rows]))
+                        .values(active=False))
+    return [feed.Change("delete", row.id, row.active_record_id,
+                        SignalValue(row.type, row.value, row.quality)) for row in rows]
 
 
 def _status_of(session: Session, case: Case) -> CaseStatus:
@@ -383,12 +433,11 @@ def create_platform_case(session: Session, policy: CasePolicy, partner_id: int,
                                          ttl=policy.idempotency_ttl, now=now)
                 if found is not None:
                     return _platform_receipt(json.loads(found.body), replayed=True)
-            lock_feed_head(session)
-            case, links, activated = open_platform_case(session, policy, partner_id, signals)
-            stored = {"status": case.status, "signal_count": len(links),
-                      "added_to_feed": len(activated), "created_at": case.created_at.isoformat(),
+            opened, added = open_platform_case(session, policy, partner_id, signals)
+            stored = {"status": "active", "signal_count": len(opened.links),
+                      "added_to_feed": len(added), "created_at": opened.created_at.isoformat(),
                       "records": [{"type": link.signal.type, "value": link.signal.value,
-                                   "id": link.record_id} for link in links]}
+                                   "id": link.record_id} for link in opened.links]}
             if idempotency_key:
                 idempotency.store(session, scope, idempotency_key, digest, 201, stored)
         return _platform_receipt(stored)
@@ -402,19 +451,14 @@ def create_platform_case(session: Session, policy: CasePolicy, partner_id: int,
 
 
 def open_platform_case(session: Session, policy: CasePolicy, partner_id: int,
-                       signals: list[SignalValue]) -> tuple[Case, list[CaseSignal], list[CaseSignal]]:
+                       signals: list[SignalValue]) -> tuple[OpenedCase, list[Link]]:
     """Insert a platform case and publish its newly active signals, in the caller's
-    write transaction, which holds the feed head lock. Returns (case, links, activated)."""
-    case = Case(reference_digest=secrets.token_bytes(32), pin_hash=NO_PIN, source="platform",
-                partner_id=partner_id, consent_version=CONSENT_VERSION)
-    session.add(case)
-    session.flush()
-    activated = _link_signals(session, case, signals)
-    feed.publish(session, policy.kek, [("add", link) for link in activated])
-    audit.record(session, "case_created", actor=f"partner:{partner_id}", case_id=case.id,
-                 detail=f"signals={len(signals)} source=platform")
-    links = sorted(case.links, key=lambda link: link.id)
-    return case, links, activated
+    write transaction, which then holds the feed head lock until it commits.
+    Returns the case and the links that entered the feed."""
+    opened = _open_case(session, signals, reference_digest=secrets.token_bytes(32),
+                        pin_hash=NO_PIN, source="platform", partner_id=partner_id,
+                        actor=f"partner:{partner_id}")
+    return opened, _publish_adds(session, policy, opened.links)
 
 
 def _check_signal_count(signals: list[SignalValue]) -> None:
@@ -442,7 +486,6 @@ def _new_record_id() -> str:
 def _replay(session: Session, policy: CasePolicy, key: str, request: dict) -> CaseReceipt | None:
     found = idempotency.find(session, _IDEMPOTENCY_SCOPE, key, idempotency.request_digest(request),
                              ttl=policy.idempotency_ttl, now=utcnow())
-    session.rollback()
     if found is None:
         return None
     stored = json.loads(unseal(_server_key(policy, key), found.body))

@@ -1,10 +1,12 @@
 """Engine, request-scoped sessions, and how each dialect serialises writers.
 
-Every write that changes the set of active signals takes the feed head lock first
-(`lock_feed_head`), so feed sequence numbers are handed out in commit order
-(DESIGN invariant 2): `SELECT ... FOR UPDATE` on the head row on PostgreSQL; on SQLite
-the whole write transaction starts with `BEGIN IMMEDIATE`, which takes the database's
-single write lock before the first read.
+Every write that changes the set of active signals takes the feed head lock
+(`lock_feed_head`) before it reads or changes a signal's `active` flag, and holds it to
+commit, so feed sequence numbers are handed out in commit order (DESIGN invariant 2):
+`SELECT ... FOR UPDATE` on the head row on PostgreSQL, taken as late as possible so that
+concurrent reports overlap in everything else; on SQLite the whole write transaction
+starts with `BEGIN IMMEDIATE`, which takes the database's single write lock before the
+first read.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import contextlib
 from collections.abc import Iterator
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,6 +84,13 @@ def add_unique(session: Session, row, conflict: Exception) -> None:
     except IntegrityError:
         session.rollback()
         raise conflict from None
+
+
+def dialect_insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for this session's dialect, with its `on_conflict_do_nothing` and
+    `on_conflict_do_update` (both dialects spell ON CONFLICT the same way)."""
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}[session.get_bind().dialect.name]
+    return dialect.insert(table)
 
 
 def lock_feed_head(session: Session) -> int:

@@ -6,47 +6,63 @@ Each entry is signed once, at append; serving splices the stored bytes into the 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from federation import signing_keys
 from federation.crypto.canonical import canonical_json, leaf_hash
 from federation.crypto.encoding import b64u_encode
-from federation.models import CaseSignal, FeedEntry
-from federation.signing_keys import active_signer
+from federation.models import FeedEntry
+from federation.signals import SignalValue
 
 ENTRY_VERSION = 1
 MAX_PAGE = 5000
 DEFAULT_PAGE = 1000
 
 
-def publish(session: Session, kek: bytes, changes: list[tuple[str, CaseSignal]]) -> list[int]:
-    """Append one signed entry per (op, link); return their sequence numbers.
+@dataclass(frozen=True)
+class Change:
+    """One entry to append: `add` carries the record id the signal now has, `delete`
+    repeats the id its `add` carried (so partners may key by record id or by value)."""
 
-    The caller holds the feed head lock (federation.db.lock_feed_head) in this transaction.
-    For `add` the link's record id becomes the signal's; a `delete` repeats that id.
+    op: str
+    signal_id: int
+    record_id: str
+    signal: SignalValue
+
+
+# One statement moves the head and names the key to sign with: the active kid is read
+# under the head lock that `keys rotate` also takes, so it cannot change under us.
+_ADVANCE_HEAD = text(
+    "UPDATE feed_head SET last_seq = last_seq + :n WHERE id = 1 "
+    "RETURNING last_seq, (SELECT kid FROM signing_keys WHERE status = 'active')")
+
+
+def publish(session: Session, kek: bytes, changes: Sequence[Change]) -> list[int]:
+    """Append one signed entry per change; return their sequence numbers.
+
+    The caller holds the feed head lock (federation.db.lock_feed_head) in this
+    transaction and has already set each signal's `active` flag and record id.
     """
     if not changes:
         return []
-    signer = active_signer(session, kek)
-    last = session.execute(
-        text("UPDATE feed_head SET last_seq = last_seq + :n WHERE id = 1 RETURNING last_seq"),
-        {"n": len(changes)}).scalar_one()
+    last, kid = session.execute(_ADVANCE_HEAD, {"n": len(changes)}).one()
+    signer = signing_keys.signer(session, kid, kek)
     first = last - len(changes) + 1
     rows = []
-    for seq, (op, link) in enumerate(changes, start=first):
-        signal = link.signal
-        if op == "add":
-            signal.active_record_id = link.record_id
-        record_id = signal.active_record_id
-        entry = {"seq": seq, "op": op, "id": record_id, "type": signal.type, "value": signal.value,
-                 "v": ENTRY_VERSION}
+    for seq, change in enumerate(changes, start=first):
+        signal = change.signal
+        entry = {"seq": seq, "op": change.op, "id": change.record_id, "type": signal.type,
+                 "value": signal.value, "v": ENTRY_VERSION}
         if signal.quality is not None:
             entry["quality"] = signal.quality
         body = canonical_json(entry)
-        rows.append({"seq": seq, "op": op, "signal_id": signal.id, "record_id": record_id,
-                     "body": body, "signature": b64u_encode(signer.sign(body)), "kid": signer.kid,
+        rows.append({"seq": seq, "op": change.op, "signal_id": change.signal_id,
+                     "record_id": change.record_id, "body": body,
+                     "signature": b64u_encode(signer.sign(body)), "kid": signer.kid,
                      "leaf_hash": leaf_hash(body)})
     session.execute(FeedEntry.__table__.insert(), rows)
     return list(range(first, last + 1))

@@ -12,13 +12,11 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import case, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation import idempotency
-from federation.db import write_transaction
+from federation.db import dialect_insert, write_transaction
 from federation.errors import InvalidInput
 from federation.models import VERDICTS, FeedbackEvent, FeedbackLatest, Signal, utcnow
 from federation.signals import MIN_PDQ_QUALITY, SignalValue, parse_signal
@@ -131,7 +129,7 @@ def record_items(session: Session, partner_id: int, items: list[FeedbackItem]) -
         # replay: it is neither stored twice nor counted twice in the latest verdict.
         # Core inserts on the tables: the ORM's bulk path costs more than the database here.
         history = FeedbackEvent.__table__
-        statement = _insert(session, history).on_conflict_do_nothing().returning(history.c.signal_id)
+        statement = dialect_insert(session, history).on_conflict_do_nothing().returning(history.c.signal_id)
         inserted = set(session.scalars(statement, events))
         fresh = [event for event in events if event["signal_id"] in inserted]
         if fresh:
@@ -161,7 +159,7 @@ def _upsert_latest(session: Session, events: list[dict]) -> None:
     # Latest by occurred_at, not by arrival: a late-arriving older report of another
     # verdict goes to the history only. Reports of the current verdict add their count.
     table = FeedbackLatest.__table__
-    statement = _insert(session, table)
+    statement = dialect_insert(session, table)
     new = statement.excluded
     newer = new.occurred_at >= table.c.occurred_at
     same = new.verdict == table.c.verdict
@@ -181,11 +179,6 @@ def _upsert_latest(session: Session, events: list[dict]) -> None:
         {"partner_id": e["partner_id"], "signal_id": e["signal_id"], "verdict": e["verdict"],
          "count": e["count"], "first_at": e["occurred_at"], "occurred_at": e["occurred_at"],
          "updated_at": now} for e in events])
-
-
-def _insert(session: Session, model):
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
 
 def _canonical(item: FeedbackItem) -> list:

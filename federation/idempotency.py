@@ -66,8 +66,9 @@ def store(session: Session, scope: str, key: str, digest: bytes, status_code: in
     """Remember the answer, in the caller's transaction."""
     if isinstance(body, dict):
         body = json.dumps(body, separators=(",", ":")).encode()
-    session.add(IdempotencyRecord(scope=scope, key_digest=key_digest(key), request_digest=digest,
-                                  status_code=status_code, response=body))
+    session.execute(IdempotencyRecord.__table__.insert(),
+                    {"scope": scope, "key_digest": key_digest(key), "request_digest": digest,
+                     "status_code": status_code, "response": body})
 
 
 def purge_expired(session: Session, *, ttl: int, now: dt.datetime) -> int:

@@ -39,12 +39,26 @@ def ensure_key(session: Session, kek: bytes) -> SigningKey:
     return _active(session) or create_key(session, kek)
 
 
-def active_signer(session: Session, kek: bytes) -> Signer:
-    """The signer for new entries. Raises NoActiveKey."""
-    key = _active(session)
-    if key is None:
+def signer(session: Session, kid: str | None, kek: bytes) -> Signer:
+    """The signer for `kid`, which the caller read as the active key under the head lock.
+
+    Unsealed keys are kept per process, by kid: a rotation or a revocation changes which
+    kid is active, so a cached key is never used after it stops being the active one.
+    Raises NoActiveKey when kid is None.
+    """
+    if kid is None:
         raise NoActiveKey()
-    return keys.load_signer(key.private_sealed, kek, key.kid)
+    cached = _signers.get((kid, kek))
+    if cached is None:
+        key = session.get(SigningKey, kid)
+        if len(_signers) >= _MAX_CACHED:
+            _signers.clear()
+        cached = _signers[(kid, kek)] = keys.load_signer(key.private_sealed, kek, kid)
+    return cached
+
+
+_MAX_CACHED = 16
+_signers: dict[tuple[str, bytes], Signer] = {}
 
 
 def revoke(session: Session, kid: str) -> None:

@@ -31,7 +31,7 @@ from federation.cases import CasePolicy
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.tokens import new_token, token_digest
-from federation.db import lock_feed_head, write_transaction
+from federation.db import write_transaction
 from federation.errors import FederationError, InvalidInput, InvalidSignal, Unauthorized
 from federation.feedback import FeedbackItem
 from federation.models import Case, CaseSignal, FeedbackLatest, FeedEntry, Partner, Signal, utcnow
@@ -293,12 +293,11 @@ def submit_hashes(session: Session, policy: CasePolicy, partner_id: int, hash_re
     if items:
         feedback.check_items(items, now=now)
     with write_transaction(session):
-        lock_feed_head(session)
-        _, links, activated = cases.open_platform_case(session, policy, partner_id, signals)
+        opened, added = cases.open_platform_case(session, policy, partner_id, signals)
         if items:
             feedback.record_items(session, partner_id, items)
-    ids = {(link.signal.type, link.signal.value): link.record_id for link in links}
-    return {"count": len(signals), "addedToFeed": len(activated),
+    ids = {link.signal.key: link.record_id for link in opened.links}
+    return {"count": len(signals), "addedToFeed": len(added),
             "hashRecords": [{"signalType": TYPES[s.type], "hashValue": s.value,
                              "caseNumber": ids[s.key]} for s in signals]}
 

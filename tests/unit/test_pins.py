@@ -1,5 +1,9 @@
+import hashlib
+import hmac
+
 from federation.cases import CasePolicy
 from federation.crypto import pins
+from federation.crypto.encoding import b64u_decode
 
 PEPPER = b"p" * 32
 
@@ -27,6 +31,16 @@ def test_pin_hash_verifies_only_with_pin_and_pepper():
     assert pins.verify_pin("12345678", stored, PEPPER)
     assert not pins.verify_pin("12345679", stored, PEPPER)
     assert not pins.verify_pin("12345678", stored, b"q" * 32)
+
+
+def test_pin_hash_is_standard_scrypt_of_the_peppered_pin():
+    """The stored hash is RFC 7914 scrypt whatever library computes it: an operator can
+    re-check one with hashlib, and a change of implementation keeps every PIN working."""
+    stored = pins.hash_pin("12345678", PEPPER, n=2**10, r=8, p=1)
+    _, n, r, p, salt, digest = stored.split("$")
+    peppered = hmac.new(PEPPER, b"12345678", hashlib.sha256).digest()
+    expected = hashlib.scrypt(peppered, salt=b64u_decode(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    assert b64u_decode(digest) == expected
 
 
 def test_same_pin_hashes_differently_each_time():
