@@ -46,8 +46,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 def case_policy(config) -> CasePolicy:
     return CasePolicy(
         pepper=config["PEPPER_BYTES"], kek=config["KEK_BYTES"],
-        scrypt_n=int(config["PIN_SCRYPT_N"]), scrypt_r=int(config["PIN_SCRYPT_R"]),
-        scrypt_p=int(config["PIN_SCRYPT_P"]), max_failures=int(config["PIN_MAX_FAILURES"]),
+        pin_memory_kib=int(config["PIN_ARGON2_MEMORY_KIB"]),
+        pin_passes=int(config["PIN_ARGON2_PASSES"]), max_failures=int(config["PIN_MAX_FAILURES"]),
         lock_base_seconds=int(config["PIN_LOCK_BASE_SECONDS"]),
         lock_max_seconds=int(config["PIN_LOCK_MAX_SECONDS"]),
         idempotency_ttl=int(config["IDEMPOTENCY_TTL_SECONDS"]))

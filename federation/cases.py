@@ -47,16 +47,15 @@ class CasePolicy:
 
     pepper: bytes
     kek: bytes  # opens the feed-signing key
-    scrypt_n: int = 2**12
-    scrypt_r: int = 8
-    scrypt_p: int = 1
+    pin_memory_kib: int = 4096
+    pin_passes: int = 3
     max_failures: int = 5
     lock_base_seconds: int = 60
     lock_max_seconds: int = 24 * 3600
     idempotency_ttl: int = 24 * 3600
 
     def hash_pin(self, pin: str) -> str:
-        return pins.hash_pin(pin, self.pepper, n=self.scrypt_n, r=self.scrypt_r, p=self.scrypt_p)
+        return pins.hash_pin(pin, self.pepper, memory_kib=self.pin_memory_kib, passes=self.pin_passes)
 
     def reference_digest(self, reference: str) -> bytes:
         return pins.keyed_digest(self.pepper, _REFERENCE_PURPOSE, reference)

@@ -26,10 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "PEPPER": "",
     # Key-encryption key for signing keys at rest. base64url, 32 bytes.
     "KEK": "",
-    # scrypt cost for PINs; see README "PIN storage" for why these values.
-    "PIN_SCRYPT_N": 2**12,
-    "PIN_SCRYPT_R": 8,
-    "PIN_SCRYPT_P": 1,
+    # Argon2id cost for PINs; see README "The person's secrets" for why these values.
+    "PIN_ARGON2_MEMORY_KIB": 4096,
+    "PIN_ARGON2_PASSES": 3,
     # Failed PINs before a case locks, first lock length, cap on lock length (seconds).
     "PIN_MAX_FAILURES": 5,
     "PIN_LOCK_BASE_SECONDS": 60,

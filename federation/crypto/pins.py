@@ -2,7 +2,7 @@
 
 A PIN is short (8 digits, ~27 bits), so no hash cost alone can stop an offline guesser.
 Two layers do: a server-side pepper (HMAC key kept out of the database), without which a
-stolen database is useless, and scrypt, which makes each guess cost memory and time if
+stolen database is useless, and Argon2id, which makes each guess cost memory and time if
 the pepper leaks too. Online guessing is stopped by the per-case lockout in the service.
 """
 from __future__ import annotations
@@ -11,9 +11,10 @@ import hashlib
 import hmac
 import secrets
 
-from nacl.bindings import crypto_pwhash_scryptsalsa208sha256_ll as scrypt
+from nacl.bindings import crypto_pwhash_ALG_ARGON2ID13, crypto_pwhash_str_alg, crypto_pwhash_str_verify
+from nacl.exceptions import InvalidkeyError
 
-from federation.crypto.encoding import b64u_decode, b64u_encode
+from federation.crypto.encoding import b64u_decode
 
 # Crockford's base32: no I, L, O or U, so a reference read aloud or typed is unambiguous.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -55,25 +56,31 @@ def keyed_digest(pepper: bytes, purpose: str, value: str) -> bytes:
     return hmac.new(pepper, f"{purpose}\x00{value}".encode(), hashlib.sha256).digest()
 
 
-def hash_pin(pin: str, pepper: bytes, *, n: int, r: int, p: int) -> str:
-    """A self-describing `scrypt$n$r$p$salt$hash` string for the PIN."""
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(pin, pepper, salt, n, r, p)
-    return f"scrypt${n}${r}${p}${b64u_encode(salt)}${b64u_encode(digest)}"
+def hash_pin(pin: str, pepper: bytes, *, memory_kib: int, passes: int) -> str:
+    """The PIN's Argon2id hash as a standard PHC string (`$argon2id$v=19$m=...,t=...,p=1$...`),
+    over HMAC-SHA256(pepper, PIN), with a fresh random salt. libsodium computes it."""
+    return crypto_pwhash_str_alg(_peppered(pin, pepper), passes, memory_kib * 1024,
+                                 crypto_pwhash_ALG_ARGON2ID13).decode()
 
 
 def verify_pin(pin: str, stored: str, pepper: bytes) -> bool:
-    """True when pin matches the stored hash; the comparison takes constant time."""
+    """True when pin matches the stored hash; the comparison takes constant time.
+
+    Hashes stored before Argon2id (`scrypt$n$r$p$salt$hash`) still verify.
+    """
+    peppered = _peppered(pin, pepper)
+    if stored.startswith("$argon2id$"):
+        try:
+            return crypto_pwhash_str_verify(stored.encode(), peppered)
+        except InvalidkeyError:
+            return False
     scheme, n, r, p, salt, expected = stored.split("$")
     if scheme != "scrypt":
         raise ValueError(f"unknown PIN hash scheme {scheme!r}")
-    digest = _scrypt(pin, pepper, b64u_decode(salt), int(n), int(r), int(p))
+    digest = hashlib.scrypt(peppered, salt=b64u_decode(salt), n=int(n), r=int(r), p=int(p),
+                            maxmem=256 * int(n) * int(r) + 2**20, dklen=32)
     return hmac.compare_digest(digest, b64u_decode(expected))
 
 
-def _scrypt(pin: str, pepper: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
-    # libsodium's scrypt (RFC 7914, the same output as hashlib.scrypt) runs a PIN hash in
-    # about 3/4 of OpenSSL's time here: the work an attacker must do per guess is set by
-    # n, r and p, so a faster implementation is capacity for us and costs no security.
-    peppered = hmac.new(pepper, pin.encode(), hashlib.sha256).digest()
-    return scrypt(peppered, salt, n, r, p, dklen=32, maxmem=256 * n * r + 2**20)
+def _peppered(pin: str, pepper: bytes) -> bytes:
+    return hmac.new(pepper, pin.encode(), hashlib.sha256).digest()

@@ -60,7 +60,7 @@ def test_audit_and_logs_hold_no_secret_and_no_hash(client, engine, caplog):
 
 
 def test_unknown_reference_costs_as_much_as_a_wrong_pin(client):
-    """Both paths pay one scrypt. Without the dummy hash an unknown reference would answer
+    """Both paths pay one PIN hash. Without the dummy hash an unknown reference would answer
     in a fraction of the time (ratio near 0.1), telling a guesser which references exist.
 
     The minimum of several tries measures the intrinsic cost; a median would also

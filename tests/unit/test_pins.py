@@ -1,9 +1,11 @@
 import hashlib
 import hmac
 
+from nacl.bindings import crypto_pwhash_str_verify
+
 from federation.cases import CasePolicy
 from federation.crypto import pins
-from federation.crypto.encoding import b64u_decode
+from federation.crypto.encoding import b64u_encode
 
 PEPPER = b"p" * 32
 
@@ -26,25 +28,32 @@ def test_reference_normalisation_reads_lookalikes():
 
 
 def test_pin_hash_verifies_only_with_pin_and_pepper():
-    stored = pins.hash_pin("12345678", PEPPER, n=2**10, r=8, p=1)
-    assert stored.startswith("scrypt$1024$8$1$") and "12345678" not in stored
+    stored = pins.hash_pin("12345678", PEPPER, memory_kib=4096, passes=3)
+    assert stored.startswith("$argon2id$v=19$m=4096,t=3,p=1$") and "12345678" not in stored
     assert pins.verify_pin("12345678", stored, PEPPER)
     assert not pins.verify_pin("12345679", stored, PEPPER)
     assert not pins.verify_pin("12345678", stored, b"q" * 32)
 
 
-def test_pin_hash_is_standard_scrypt_of_the_peppered_pin():
-    """The stored hash is RFC 7914 scrypt whatever library computes it: an operator can
-    re-check one with hashlib, and a change of implementation keeps every PIN working."""
-    stored = pins.hash_pin("12345678", PEPPER, n=2**10, r=8, p=1)
-    _, n, r, p, salt, digest = stored.split("$")
+def test_pin_hash_is_argon2id_of_the_peppered_pin():
+    """A standard PHC string over HMAC-SHA256(pepper, PIN): any Argon2 library can check it."""
+    stored = pins.hash_pin("12345678", PEPPER, memory_kib=1024, passes=2)
     peppered = hmac.new(PEPPER, b"12345678", hashlib.sha256).digest()
-    expected = hashlib.scrypt(peppered, salt=b64u_decode(salt), n=int(n), r=int(r), p=int(p), dklen=32)
-    assert b64u_decode(digest) == expected
+    assert crypto_pwhash_str_verify(stored.encode(), peppered)
+
+
+def test_scrypt_hashes_stored_before_argon2id_still_verify():
+    salt = b"s" * 16
+    peppered = hmac.new(PEPPER, b"12345678", hashlib.sha256).digest()
+    digest = hashlib.scrypt(peppered, salt=salt, n=1024, r=8, p=1, dklen=32)
+    stored = f"scrypt$1024$8$1${b64u_encode(salt)}${b64u_encode(digest)}"
+    assert pins.verify_pin("12345678", stored, PEPPER)
+    assert not pins.verify_pin("12345679", stored, PEPPER)
 
 
 def test_same_pin_hashes_differently_each_time():
-    assert pins.hash_pin("1" * 8, PEPPER, n=2**10, r=8, p=1) != pins.hash_pin("1" * 8, PEPPER, n=2**10, r=8, p=1)
+    assert (pins.hash_pin("1" * 8, PEPPER, memory_kib=1024, passes=2)
+            != pins.hash_pin("1" * 8, PEPPER, memory_kib=1024, passes=2))
 
 
 def test_lock_grows_and_is_capped():
