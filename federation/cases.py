@@ -152,9 +152,9 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
         raise InvalidInput("all three consent statements must be confirmed", code="consent_required")
     signals = dedupe(signals)
     _check_signal_count(signals)
-    request = {"signals": [[s.type, s.value, s.quality] for s in signals],
-               "referral_code": referral_code, "share_with_referrer": share_with_referrer,
-               "source": source}
+    digest = idempotency.request_digest(
+        {"signals": [[s.type, s.value, s.quality] for s in signals],
+         "referral_code": referral_code, "share_with_referrer": share_with_referrer, "source": source})
     # The slow PIN hash runs before the transaction: on SQLite its BEGIN IMMEDIATE holds
     # the database's write lock. A retry that turns out to be a replay pays it for nothing.
     reference, pin = pins.new_reference(), pins.new_pin()
@@ -162,7 +162,7 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
     try:
         with write_transaction(session):
             if idempotency_key:
-                replay = _replay(session, policy, idempotency_key, request)
+                replay = _replay(session, policy, idempotency_key, digest)
                 if replay:
                     return replay
             opened = _open_case(session, signals, reference_digest=policy.reference_digest(reference),
@@ -174,12 +174,12 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
             receipt = CaseReceipt(reference, pin, None, "active", len(signals), opened.created_at,
                                   referral=referral)
             if idempotency_key:
-                _remember(session, policy, idempotency_key, request, receipt)
+                _remember(session, policy, idempotency_key, digest, receipt)
             _publish_adds(session, policy, opened.links)
         return receipt
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
-        replay = idempotency_key and _replay(session, policy, idempotency_key, request)
+        replay = idempotency_key and _replay(session, policy, idempotency_key, digest)
         session.rollback()
         if not replay:
             raise
@@ -298,6 +298,11 @@ class OpenedCase:
     links: tuple[Link, ...]  # in the order the signals were given
 
 
+# The write path uses the tables, not the mapped classes: a statement built from mapped
+# attributes takes the ORM's bulk-statement path, which costs more than the database here.
+_CASES, _SIGNALS, _LINKS = Case.__table__, Signal.__table__, CaseSignal.__table__
+
+
 def _open_case(session: Session, signals: list[SignalValue], *,
                reference_digest: bytes, pin_hash: str, source: str, partner_id: int | None,
                actor: str) -> OpenedCase:
@@ -306,13 +311,13 @@ def _open_case(session: Session, signals: list[SignalValue], *,
     so the feed head lock is held only for the few statements that need it."""
     created_at = utcnow()
     case_id = session.execute(
-        insert(Case.__table__).returning(Case.id),
+        insert(_CASES).returning(_CASES.c.id),
         {"reference_digest": reference_digest, "pin_hash": pin_hash, "source": source,
          "partner_id": partner_id, "consent_version": CONSENT_VERSION, "created_at": created_at},
     ).scalar_one()
     ids = _signal_ids(session, signals)
     links = tuple(Link(signal, ids[signal.key], _new_record_id()) for signal in signals)
-    session.execute(insert(CaseSignal.__table__),
+    session.execute(insert(_LINKS),
                     [{"case_id": case_id, "signal_id": link.signal_id, "record_id": link.record_id}
                      for link in links])
     detail = f"signals={len(signals)}" + (" source=platform" if source == "platform" else "")
@@ -326,7 +331,7 @@ def _signal_ids(session: Session, signals: list[SignalValue]) -> dict[tuple[str,
     Rows go in sorted by (type, value): two reports inserting the same new signals then
     wait for each other in one order and cannot deadlock.
     """
-    table = Signal.__table__
+    table = _SIGNALS
     rows = [{"type": s.type, "value": s.value, "quality": s.quality, "active": False}
             for s in sorted(signals, key=lambda s: s.key)]
     ids = {(kind, value): id_ for id_, kind, value in session.execute(
@@ -348,11 +353,12 @@ def _publish_adds(session: Session, policy: CasePolicy, links: Sequence[Link]) -
     """
     lock_feed_head(session)
     record_ids = {link.signal_id: link.record_id for link in links}
+    column = _SIGNALS.c
     activated = set(session.scalars(
-        update(Signal.__table__)
-        .where(Signal.id.in_(record_ids), Signal.active.is_(False))
-        .values(active=True, active_record_id=sql_case(record_ids, value=Signal.id))
-        .returning(Signal.id)))
+        update(_SIGNALS)
+        .where(column.id.in_(record_ids), column.active.is_(False))
+        .values(active=True, active_record_id=sql_case(record_ids, value=column.id))
+        .returning(column.id)))
     added = [link for link in links if link.signal_id in activated]
     feed.publish(session, policy.kek,
                  [feed.Change("add", link.signal_id, link.record_id, link.signal) for link in added])
@@ -372,7 +378,7 @@ def _deactivate_signals(session: Session, case_id: int) -> list[feed.Change]:
         .where(CaseSignal.case_id == case_id, Signal.active.is_(True), ~held_elsewhere)
         .order_by(CaseSignal.id)).all()
     if rows:
-        session.execute(update(Signal.__table__).where(Signal.id.in_([row.id for row in rows]))
+        session.execute(update(_SIGNALS).where(_SIGNALS.c.id.in_([row.id for row in rows]))
                         .values(active=False))
     return [feed.Change("delete", row.id, row.active_record_id,
                         SignalValue(row.type, row.value, row.quality)) for row in rows]
@@ -482,8 +488,8 @@ def _new_record_id() -> str:
 # under HKDF(key) alone, which the client can derive and the replay hands out as is:
 # the PIN never travels in clear twice, and the database alone opens neither layer.
 
-def _replay(session: Session, policy: CasePolicy, key: str, request: dict) -> CaseReceipt | None:
-    found = idempotency.find(session, _IDEMPOTENCY_SCOPE, key, idempotency.request_digest(request),
+def _replay(session: Session, policy: CasePolicy, key: str, digest: bytes) -> CaseReceipt | None:
+    found = idempotency.find(session, _IDEMPOTENCY_SCOPE, key, digest,
                              ttl=policy.idempotency_ttl, now=utcnow())
     if found is None:
         return None
@@ -493,14 +499,14 @@ def _replay(session: Session, policy: CasePolicy, key: str, request: dict) -> Ca
                        replayed=True, referral=referrals.ReferralOutcome.from_dict(stored.get("referral")))
 
 
-def _remember(session: Session, policy: CasePolicy, key: str, request: dict,
+def _remember(session: Session, policy: CasePolicy, key: str, digest: bytes,
               receipt: CaseReceipt) -> None:
     pin_sealed = b64u_encode(seal(derive_key(key, info=PIN_SEAL_INFO), receipt.pin.encode()))
     stored = {"reference": receipt.reference, "pin_sealed": pin_sealed, "status": receipt.status,
               "signal_count": receipt.signal_count, "created_at": receipt.created_at.isoformat(),
               "referral": receipt.referral.as_dict() if receipt.referral else None}
     body = seal(_server_key(policy, key), json.dumps(stored).encode())
-    idempotency.store(session, _IDEMPOTENCY_SCOPE, key, idempotency.request_digest(request), 201, body)
+    idempotency.store(session, _IDEMPOTENCY_SCOPE, key, digest, 201, body)
 
 
 def _server_key(policy: CasePolicy, key: str) -> bytes:

@@ -51,9 +51,11 @@ def key_digest(key: str) -> bytes:
 def find(session: Session, scope: str, key: str, digest: bytes, *, ttl: int,
          now: dt.datetime) -> Replay | None:
     """The stored answer for this key, or None. Raises Conflict if the body differs."""
-    record = session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.scope == scope, IdempotencyRecord.key_digest == key_digest(key)))
-    if record is None or _expired(record, ttl, now):
+    records = IdempotencyRecord.__table__.c  # columns, not an ORM load: this runs per report
+    record = session.execute(
+        select(records.request_digest, records.status_code, records.response, records.created_at)
+        .where(records.scope == scope, records.key_digest == key_digest(key))).one_or_none()
+    if record is None or _expired(record.created_at, ttl, now):
         return None
     if record.request_digest != digest:
         raise Conflict("this Idempotency-Key was already used with a different request",
@@ -78,5 +80,5 @@ def purge_expired(session: Session, *, ttl: int, now: dt.datetime) -> int:
     return result.rowcount
 
 
-def _expired(record: IdempotencyRecord, ttl: int, now: dt.datetime) -> bool:
-    return record.created_at < now - dt.timedelta(seconds=ttl)
+def _expired(created_at: dt.datetime, ttl: int, now: dt.datetime) -> bool:
+    return created_at < now - dt.timedelta(seconds=ttl)

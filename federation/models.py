@@ -196,9 +196,9 @@ class FeedEntry(Base):
     __tablename__ = "feed_entries"
     __table_args__ = (
         CheckConstraint("op IN ('add', 'delete')", name="op"),
-        Index(None, "signal_id"),
         # "Is there a later entry for this signal?" in one index probe: StopNCII's
         # FetchHashes serves only each signal's latest entry (federation/stopncii.py).
+        # It also serves every lookup by signal_id alone, so there is no index for that.
         Index("ix_feed_entries_signal_id_seq", "signal_id", "seq"),
     )
 
