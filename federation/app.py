@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from federation.api import init_api
 from federation.api.problems import register_error_handlers
 from federation.cases import CasePolicy
-from federation.config import load_config
+from federation.config import ConfigError, load_config
 from federation.db import db
 from federation.log_redaction import redact_referral_links
 from federation.portal import init_portal, render_error
@@ -44,10 +44,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def case_policy(config) -> CasePolicy:
-    return CasePolicy(
+    policy = CasePolicy(
         pepper=config["PEPPER_BYTES"], kek=config["KEK_BYTES"],
         pin_memory_kib=int(config["PIN_ARGON2_MEMORY_KIB"]),
         pin_passes=int(config["PIN_ARGON2_PASSES"]), max_failures=int(config["PIN_MAX_FAILURES"]),
         lock_base_seconds=int(config["PIN_LOCK_BASE_SECONDS"]),
         lock_max_seconds=int(config["PIN_LOCK_MAX_SECONDS"]),
         idempotency_ttl=int(config["IDEMPOTENCY_TTL_SECONDS"]))
+    try:
+        policy.dummy_pin_hash  # made now: a cost libsodium refuses fails here, not at a report
+    except ValueError as error:
+        raise ConfigError(f"FEDERATION_PIN_ARGON2_MEMORY_KIB / _PASSES: {error}") from None
+    return policy

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from federation import audit, feed, idempotency, referrals
+from federation import audit, feed, idempotency, referrals, signing_keys
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.sealing import PIN_SEAL_INFO, derive_key, seal, unseal
@@ -29,8 +29,6 @@ MAX_SIGNALS = 500
 CONSENT_VERSION = 1
 _REFERENCE_PURPOSE = "case-reference"
 _IDEMPOTENCY_SCOPE = "cases.create"
-# A platform case has no reference or PIN a person could hold (see create_platform_case).
-NO_PIN = "!platform-case"
 
 # What each verdict means to the person, in the words the status shows.
 OUTCOME_WORDS = {
@@ -59,6 +57,11 @@ class CasePolicy:
 
     def reference_digest(self, reference: str) -> bytes:
         return pins.keyed_digest(self.pepper, _REFERENCE_PURPOSE, reference)
+
+    @functools.cached_property
+    def signers(self) -> signing_keys.Signers:
+        """Feed-signing keys, unsealed once per process and kid."""
+        return signing_keys.Signers(self.kek)
 
     @functools.cached_property
     def dummy_pin_hash(self) -> str:
@@ -122,18 +125,6 @@ class CaseStatus:
     sharing: referrals.Sharing | None = None  # the referral behind the case, if any
 
 
-@dataclass(frozen=True)
-class PlatformCaseReceipt:
-    """What a platform gets for the hashes it reported: the record id of each."""
-
-    status: str
-    signal_count: int
-    added_to_feed: int
-    created_at: dt.datetime
-    records: tuple[dict, ...]
-    replayed: bool = False
-
-
 def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue], consent: Consent,
                 *, referral_code: str | None = None, share_with_referrer: bool = False,
                 source: str = "person", idempotency_key: str | None = None,
@@ -151,7 +142,7 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
     if not (consent.adult and consent.depicted_or_acting_for and consent.share_with_platforms):
         raise InvalidInput("all three consent statements must be confirmed", code="consent_required")
     signals = dedupe(signals)
-    _check_signal_count(signals)
+    check_signal_count(signals)
     digest = idempotency.request_digest(
         {"signals": [[s.type, s.value, s.quality] for s in signals],
          "referral_code": referral_code, "share_with_referrer": share_with_referrer, "source": source})
@@ -165,7 +156,7 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
                 replay = _replay(session, policy, idempotency_key, digest)
                 if replay:
                     return replay
-            opened = _open_case(session, signals, reference_digest=policy.reference_digest(reference),
+            opened = open_case(session, signals, reference_digest=policy.reference_digest(reference),
                                 pin_hash=pin_hash, source=source, partner_id=None, actor=actor)
             referral = None
             if referral_code is not None:
@@ -175,7 +166,7 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
                                   referral=referral)
             if idempotency_key:
                 _remember(session, policy, idempotency_key, digest, receipt)
-            _publish_adds(session, policy, opened.links)
+            publish_adds(session, policy, opened.links)
         return receipt
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
@@ -209,7 +200,7 @@ def withdraw_case(session: Session, policy: CasePolicy, reference: str, pin: str
         else:
             case.status, case.withdrawn_at = "withdrawn", utcnow()
             deactivated = _deactivate_signals(session, case.id)
-            feed.publish(session, policy.kek, deactivated)
+            feed.publish(session, policy.signers, deactivated)
             audit.record(session, "case_withdrawn", actor="person", case_id=case.id,
                          detail=f"deactivated={len(deactivated)}")
     return _status_of(session, case)
@@ -253,9 +244,14 @@ def authenticate(session: Session, policy: CasePolicy, reference: str, pin: str)
     if not matched:
         _count_failure(session, policy, case.id, now)
         raise CaseNotFound()
-    if case.failed_pin_attempts:
+    # A hash made with older settings (or as scrypt, before Argon2id) is replaced now
+    # that the PIN is known, so every case comes to cost the same to check.
+    fresh_hash = None if pins.is_current(case.pin_hash, policy.pin_memory_kib, policy.pin_passes) \
+        else policy.hash_pin(pin)
+    if case.failed_pin_attempts or fresh_hash:
+        values = {"failed_pin_attempts": 0} | ({"pin_hash": fresh_hash} if fresh_hash else {})
         with write_transaction(session):
-            session.execute(update(Case).where(Case.id == case.id).values(failed_pin_attempts=0))
+            session.execute(update(Case).where(Case.id == case.id).values(**values))
     return case
 
 
@@ -303,11 +299,11 @@ class OpenedCase:
 _CASES, _SIGNALS, _LINKS = Case.__table__, Signal.__table__, CaseSignal.__table__
 
 
-def _open_case(session: Session, signals: list[SignalValue], *,
+def open_case(session: Session, signals: list[SignalValue], *,
                reference_digest: bytes, pin_hash: str, source: str, partner_id: int | None,
                actor: str) -> OpenedCase:
     """Insert the case, any unknown signals and the links, in the caller's write
-    transaction. Nothing enters the feed yet: the caller ends with `_publish_adds`,
+    transaction. Nothing enters the feed yet: the caller ends with `publish_adds`,
     so the feed head lock is held only for the few statements that need it."""
     created_at = utcnow()
     case_id = session.execute(
@@ -331,20 +327,21 @@ def _signal_ids(session: Session, signals: list[SignalValue]) -> dict[tuple[str,
     Rows go in sorted by (type, value): two reports inserting the same new signals then
     wait for each other in one order and cannot deadlock.
     """
-    table = _SIGNALS
+    column = _SIGNALS.c
     rows = [{"type": s.type, "value": s.value, "quality": s.quality, "active": False}
             for s in sorted(signals, key=lambda s: s.key)]
     ids = {(kind, value): id_ for id_, kind, value in session.execute(
-        dialect_insert(session, table).on_conflict_do_nothing(index_elements=["type", "value"])
-        .returning(table.c.id, table.c.type, table.c.value), rows)}
-    missing = [s.value for s in signals if s.key not in ids]
-    if missing:
+        dialect_insert(session, _SIGNALS).on_conflict_do_nothing(index_elements=["type", "value"])
+        .returning(column.id, column.type, column.value), rows)}
+    missing = [s.key for s in signals if s.key not in ids]
+    if missing:  # already stored: ON CONFLICT DO NOTHING returns no row for them
         ids.update(((kind, value), id_) for id_, kind, value in session.execute(
-            select(table.c.id, table.c.type, table.c.value).where(table.c.value.in_(missing))))
+            select(column.id, column.type, column.value)
+            .where(tuple_(column.type, column.value).in_(missing))))
     return ids
 
 
-def _publish_adds(session: Session, policy: CasePolicy, links: Sequence[Link]) -> list[Link]:
+def publish_adds(session: Session, policy: CasePolicy, links: Sequence[Link]) -> list[Link]:
     """Under the feed head lock, activate the linked signals that were inactive and
     publish an `add` for each, carrying its link's record id. Returns those links.
 
@@ -354,14 +351,16 @@ def _publish_adds(session: Session, policy: CasePolicy, links: Sequence[Link]) -
     lock_feed_head(session)
     record_ids = {link.signal_id: link.record_id for link in links}
     column = _SIGNALS.c
-    activated = set(session.scalars(
+    # The entry carries the signal as stored (its first PDQ quality), like its `delete`
+    # will, not as this report sent it.
+    stored = {row.id: SignalValue(row.type, row.value, row.quality) for row in session.execute(
         update(_SIGNALS)
         .where(column.id.in_(record_ids), column.active.is_(False))
         .values(active=True, active_record_id=sql_case(record_ids, value=column.id))
-        .returning(column.id)))
-    added = [link for link in links if link.signal_id in activated]
-    feed.publish(session, policy.kek,
-                 [feed.Change("add", link.signal_id, link.record_id, link.signal) for link in added])
+        .returning(column.id, column.type, column.value, column.quality))}
+    added = [link for link in links if link.signal_id in stored]
+    feed.publish(session, policy.signers, [
+        feed.Change("add", link.signal_id, link.record_id, stored[link.signal_id]) for link in added])
     return added
 
 
@@ -412,70 +411,10 @@ def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, 
                  for (name, _), outcomes in sorted(by_platform.items()))
 
 
-# --- platform-sourced cases ----------------------------------------------------------
-# A platform that finds NCII itself reports its hashes as a case with source "platform".
-# Nobody holds a reference or PIN for it: its reference digest is random bytes that no
-# reference maps to, its PIN hash is a marker no PIN verifies against, and `authenticate`
-# only looks at person cases. So the status and withdraw endpoints can never reach it.
-
-def create_platform_case(session: Session, policy: CasePolicy, partner_id: int,
-                         signals: list[SignalValue], *, idempotency_key: str | None = None
-                         ) -> PlatformCaseReceipt:
-    """Record hashes a platform found as a platform case; new ones enter the feed.
-
-    With an idempotency key, the same request again returns the first receipt.
-    Raises InvalidInput (no or too many signals), Conflict (key reused).
-    """
-    signals = dedupe(signals)
-    _check_signal_count(signals)
-    scope = f"signals:{partner_id}"
-    digest = idempotency.request_digest([[s.type, s.value, s.quality] for s in signals])
-    now = utcnow()
-    try:
-        with write_transaction(session):
-            if idempotency_key:
-                found = idempotency.find(session, scope, idempotency_key, digest,
-                                         ttl=policy.idempotency_ttl, now=now)
-                if found is not None:
-                    return _platform_receipt(json.loads(found.body), replayed=True)
-            opened, added = open_platform_case(session, policy, partner_id, signals)
-            stored = {"status": "active", "signal_count": len(opened.links),
-                      "added_to_feed": len(added), "created_at": opened.created_at.isoformat(),
-                      "records": [{"type": link.signal.type, "value": link.signal.value,
-                                   "id": link.record_id} for link in opened.links]}
-            if idempotency_key:
-                idempotency.store(session, scope, idempotency_key, digest, 201, stored)
-        return _platform_receipt(stored)
-    except IntegrityError:
-        replay = idempotency_key and idempotency.find(
-            session, scope, idempotency_key, digest, ttl=policy.idempotency_ttl, now=now)
-        session.rollback()
-        if not replay:
-            raise
-        return _platform_receipt(json.loads(replay.body), replayed=True)
-
-
-def open_platform_case(session: Session, policy: CasePolicy, partner_id: int,
-                       signals: list[SignalValue]) -> tuple[OpenedCase, list[Link]]:
-    """Insert a platform case and publish its newly active signals, in the caller's
-    write transaction, which then holds the feed head lock until it commits.
-    Returns the case and the links that entered the feed."""
-    opened = _open_case(session, signals, reference_digest=secrets.token_bytes(32),
-                        pin_hash=NO_PIN, source="platform", partner_id=partner_id,
-                        actor=f"partner:{partner_id}")
-    return opened, _publish_adds(session, policy, opened.links)
-
-
-def _check_signal_count(signals: list[SignalValue]) -> None:
+def check_signal_count(signals: list[SignalValue]) -> None:
     if not 1 <= len(signals) <= MAX_SIGNALS:
         raise InvalidInput(f"a case holds 1 to {MAX_SIGNALS} distinct signals, got {len(signals)}",
                            code="signal_count")
-
-
-def _platform_receipt(stored: dict, *, replayed: bool = False) -> PlatformCaseReceipt:
-    return PlatformCaseReceipt(stored["status"], stored["signal_count"], stored["added_to_feed"],
-                               dt.datetime.fromisoformat(stored["created_at"]),
-                               tuple(stored["records"]), replayed)
 
 
 def _new_record_id() -> str:

@@ -34,15 +34,24 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    # psycopg prepares a statement on its fifth run, and PostgreSQL may then keep one
-    # generic plan for it. Made while a table is nearly empty (a fresh deployment), that
-    # plan scans the whole table, and keeps doing so as the table grows: bench/cases.py
-    # saw PostgreSQL's CPU per report climb with every report. Custom plans are made for
-    # each run's parameters and the table's size then; the statement is still parsed once.
-    connect_args = {"options": "-c plan_cache_mode=force_custom_plan",
-                    **kwargs.pop("connect_args", {})}
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args,
-                         **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # psycopg prepares a statement on its fifth run, and PostgreSQL may then keep one
+        # generic plan for it. Made while a table is nearly empty (a fresh deployment),
+        # that plan scans the whole table, and keeps doing so as the table grows:
+        # bench/cases.py saw PostgreSQL's CPU per report climb with every report. Custom
+        # plans are made for each run's parameters and the table's size; the statement
+        # is still parsed once. A SET, not a startup option: the operator's own
+        # `options` or PGOPTIONS stay as they are, and poolers accept it.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

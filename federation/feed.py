@@ -38,10 +38,11 @@ class Change:
 # under the head lock that `keys rotate` also takes, so it cannot change under us.
 _ADVANCE_HEAD = text(
     "UPDATE feed_head SET last_seq = last_seq + :n WHERE id = 1 "
-    "RETURNING last_seq, (SELECT kid FROM signing_keys WHERE status = 'active')")
+    "RETURNING last_seq, (SELECT kid FROM signing_keys WHERE status = 'active' "
+    "ORDER BY not_before DESC LIMIT 1)")
 
 
-def publish(session: Session, kek: bytes, changes: Sequence[Change]) -> list[int]:
+def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[Change]) -> list[int]:
     """Append one signed entry per change; return their sequence numbers.
 
     The caller holds the feed head lock (federation.db.lock_feed_head) in this
@@ -50,7 +51,7 @@ def publish(session: Session, kek: bytes, changes: Sequence[Change]) -> list[int
     if not changes:
         return []
     last, kid = session.execute(_ADVANCE_HEAD, {"n": len(changes)}).one()
-    signer = signing_keys.signer(session, kid, kek)
+    signer = signers.for_kid(session, kid)
     first = last - len(changes) + 1
     rows = []
     for seq, change in enumerate(changes, start=first):

@@ -50,12 +50,19 @@ def key_digest(key: str) -> bytes:
 
 def find(session: Session, scope: str, key: str, digest: bytes, *, ttl: int,
          now: dt.datetime) -> Replay | None:
-    """The stored answer for this key, or None. Raises Conflict if the body differs."""
+    """The stored answer for this key, or None (never stored, or expired). Raises
+    Conflict if the body differs. Call it in the write transaction that will store."""
     records = IdempotencyRecord.__table__.c  # columns, not an ORM load: this runs per report
     record = session.execute(
-        select(records.request_digest, records.status_code, records.response, records.created_at)
+        select(records.id, records.request_digest, records.status_code, records.response,
+               records.created_at)
         .where(records.scope == scope, records.key_digest == key_digest(key))).one_or_none()
-    if record is None or _expired(record.created_at, ttl, now):
+    if record is None:
+        return None
+    if _expired(record.created_at, ttl, now):
+        # Not yet purged: it goes now, in the caller's transaction, so that the answer
+        # this request stores does not collide with it.
+        session.execute(delete(IdempotencyRecord).where(records.id == record.id))
         return None
     if record.request_digest != digest:
         raise Conflict("this Idempotency-Key was already used with a different request",

@@ -89,7 +89,7 @@ class Case(Base):
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[timestamp | None]
     # The platform that reported a `platform` case (POST /v1/signals, StopNCII SubmitHashes).
-    # Such a case has no usable reference or PIN: see cases.create_platform_case.
+    # Such a case has no usable reference or PIN: see federation/platform_cases.py.
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id", ondelete="SET NULL"))
 
     links: Mapped[list[CaseSignal]] = relationship(back_populates="case")

@@ -39,26 +39,27 @@ def ensure_key(session: Session, kek: bytes) -> SigningKey:
     return _active(session) or create_key(session, kek)
 
 
-def signer(session: Session, kid: str | None, kek: bytes) -> Signer:
-    """The signer for `kid`, which the caller read as the active key under the head lock.
+class Signers:
+    """The signers for new entries, each unsealed once per process, by kid.
 
-    Unsealed keys are kept per process, by kid: a rotation or a revocation changes which
-    kid is active, so a cached key is never used after it stops being the active one.
-    Raises NoActiveKey when kid is None.
+    The caller names the kid it read as the active key under the head lock: a rotation
+    or a revocation changes which kid is active, so a kept key is never used after it
+    stops being the active one.
     """
-    if kid is None:
-        raise NoActiveKey()
-    cached = _signers.get((kid, kek))
-    if cached is None:
-        key = session.get(SigningKey, kid)
-        if len(_signers) >= _MAX_CACHED:
-            _signers.clear()
-        cached = _signers[(kid, kek)] = keys.load_signer(key.private_sealed, kek, kid)
-    return cached
 
+    def __init__(self, kek: bytes) -> None:
+        self._kek = kek
+        self._by_kid: dict[str, Signer] = {}
 
-_MAX_CACHED = 16
-_signers: dict[tuple[str, bytes], Signer] = {}
+    def for_kid(self, session: Session, kid: str | None) -> Signer:
+        """Raises NoActiveKey when kid is None (no active key)."""
+        if kid is None:
+            raise NoActiveKey()
+        signer = self._by_kid.get(kid)
+        if signer is None:
+            key = session.get(SigningKey, kid)
+            signer = self._by_kid[kid] = keys.load_signer(key.private_sealed, self._kek, kid)
+        return signer
 
 
 def revoke(session: Session, kid: str) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
-from federation import cases, feed, feedback
+from federation import cases, feed, feedback, platform_cases
 from federation.cases import CasePolicy
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_decode, b64u_encode
@@ -284,7 +284,7 @@ def submit_hashes(session: Session, policy: CasePolicy, partner_id: int, hash_re
         for feedback_entry in record["CSPFeedbacks"]:
             items.append(FeedbackItem(signal, _verdict(feedback_entry["feedbackValue"], where),
                                       occurred_at))
-    cases._check_signal_count(signals)
+    cases.check_signal_count(signals)
     seen: dict[tuple[str, str], int] = {}
     for index, signal in enumerate(signals):
         if seen.setdefault(signal.key, index) != index:
@@ -293,7 +293,7 @@ def submit_hashes(session: Session, policy: CasePolicy, partner_id: int, hash_re
     if items:
         feedback.check_items(items, now=now)
     with write_transaction(session):
-        opened, added = cases.open_platform_case(session, policy, partner_id, signals)
+        opened, added = platform_cases.open_platform_case(session, policy, partner_id, signals)
         if items:
             feedback.record_items(session, partner_id, items)
     ids = {link.signal.key: link.record_id for link in opened.links}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 from flask.views import MethodView
 
-from federation import cases, idempotency
+from federation import idempotency, platform_cases
 from federation.api import require_json_body
 from federation.api.auth import PartnerBlueprint
 from federation.api.schemas import PlatformCaseReceiptSchema, PlatformSignalsSchema
@@ -33,7 +33,7 @@ class PlatformSignals(MethodView):
         """
         key = request.headers.get("Idempotency-Key")
         signals = [parse_signal(s["type"], s["value"], s["quality"]) for s in body["signals"]]
-        receipt = cases.create_platform_case(
+        receipt = platform_cases.create_platform_case(
             db.session, current_app.extensions["federation.case_policy"], g.partner.id, signals,
             idempotency_key=idempotency.check_key(key) if key is not None else None)
         return receipt, 201, {"Idempotent-Replayed": "true"} if receipt.replayed else {}

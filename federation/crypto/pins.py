@@ -63,6 +63,11 @@ def hash_pin(pin: str, pepper: bytes, *, memory_kib: int, passes: int) -> str:
                                  crypto_pwhash_ALG_ARGON2ID13).decode()
 
 
+def is_current(stored: str, memory_kib: int, passes: int) -> bool:
+    """True when the stored hash was made as `hash_pin` makes one with these settings."""
+    return stored.startswith(f"$argon2id$v=19$m={memory_kib},t={passes},p=1$")
+
+
 def verify_pin(pin: str, stored: str, pepper: bytes) -> bool:
     """True when pin matches the stored hash; the comparison takes constant time.
 

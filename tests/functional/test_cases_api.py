@@ -1,12 +1,18 @@
 """POST /v1/cases, /status, /withdraw: the person's flow and every bad input of issue 2."""
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import json
 import threading
 
 import pytest
+from sqlalchemy import select, update
 
 from federation.cases import open_sealed_pin
+from federation.crypto.encoding import b64u_encode
+from federation.models import Case, IdempotencyRecord
 from tests.factories import CONSENT, case_payload, random_signal, snapshot
 
 PROBLEM = "application/problem+json"
@@ -205,6 +211,40 @@ def test_idempotency_key_reused_with_other_body_is_409(client, engine):
     response = report(client, case_payload(), headers={"Idempotency-Key": key})
     assert response.status_code == 409 and response.get_json()["code"] == "idempotency_key_reused"
     assert snapshot(engine) == before
+
+
+def test_an_expired_idempotency_key_opens_a_new_case(client, engine):
+    """A key older than the TTL whose record is not purged yet is a new request (found in
+    review: it answered 500, the new record colliding with the old one)."""
+    key, payload = "k-" + "9a8b7c6d" * 4, case_payload()
+    first = report(client, payload, headers={"Idempotency-Key": key}).get_json()
+    with engine.begin() as conn:
+        conn.execute(update(IdempotencyRecord).values(
+            created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=2)))
+    again = report(client, payload, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.get_json()["replayed"] is False
+    assert again.get_json()["reference"] != first["reference"] and again.get_json()["pin"]
+    replay = report(client, payload, headers={"Idempotency-Key": key}).get_json()
+    assert replay["replayed"] is True and replay["reference"] == again.get_json()["reference"]
+
+
+def test_a_pin_hash_made_with_older_settings_is_replaced_by_the_right_pin(app, client, engine):
+    """Hashes stored as scrypt (before Argon2id) or with a lower cost still open the case,
+    and the right PIN replaces them, so every case comes to cost the same to check."""
+    receipt = report(client).get_json()
+    credentials = {"reference": receipt["reference"], "pin": receipt["pin"]}
+    salt = b"s" * 16
+    peppered = hmac.new(app.config["PEPPER_BYTES"], receipt["pin"].encode(), hashlib.sha256).digest()
+    legacy = (f"scrypt$1024$8$1${b64u_encode(salt)}$"
+              f"{b64u_encode(hashlib.scrypt(peppered, salt=salt, n=1024, r=8, p=1, dklen=32))}")
+    with engine.begin() as conn:
+        conn.execute(update(Case).values(pin_hash=legacy))
+    assert client.post("/v1/cases/status", json=credentials).status_code == 200
+    with engine.connect() as conn:
+        assert conn.execute(select(Case.pin_hash)).scalar_one().startswith("$argon2id$v=19$m=4096,t=3,p=1$")
+    assert client.post("/v1/cases/status", json=credentials).status_code == 200
+    wrong = {**credentials, "pin": "00000000" if receipt["pin"] != "00000000" else "11111111"}
+    assert client.post("/v1/cases/status", json=wrong).status_code == 404
 
 
 def test_short_idempotency_key_is_refused(client):

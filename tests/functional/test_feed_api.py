@@ -61,6 +61,17 @@ def test_a_signal_leaves_only_with_its_last_case_and_comes_back(client, token):
     assert entries[2]["id"] != entries[0]["id"]
 
 
+def test_a_re_added_signal_carries_its_stored_quality(client, token):
+    """The signal is stored with the first quality reported; every entry for it carries
+    that one, whatever quality a later report sends (found in review: the re-add once
+    signed the later report's quality while its delete carried the stored one)."""
+    first = random_signal("pdq") | {"quality": 60}
+    client.post("/v1/cases/withdraw", json=report(client, [first]))
+    client.post("/v1/cases/withdraw", json=report(client, [first | {"quality": 95}]))
+    entries = read_feed(client, token)
+    assert [(e["op"], e["quality"]) for e in entries] == [("add", 60), ("delete", 60), ("add", 60), ("delete", 60)]
+
+
 def test_pages_are_dense_and_full_pages_are_immutable(client, token):
     report(client, [random_signal("md5") for _ in range(7)])
     first = client.get("/v1/feed?after=0&limit=3", headers=bearer(token))

@@ -4,8 +4,10 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
 from sqlalchemy import text
 
+from federation.config import ConfigError
 from tests.factories import case_payload
 
 
@@ -18,6 +20,12 @@ def test_readyz_is_503_when_the_database_is_unreachable(make_app, tmp_path):
     app = make_app(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503 and response.get_json()["code"] == "not_ready"
+
+
+@pytest.mark.parametrize("setting", [{"PIN_ARGON2_MEMORY_KIB": 4}, {"PIN_ARGON2_PASSES": 0}])
+def test_a_pin_hash_cost_libsodium_refuses_stops_start_up(make_app, setting):
+    with pytest.raises(ConfigError, match="FEDERATION_PIN_ARGON2"):
+        make_app(**setting)
 
 
 def test_openapi_and_docs_are_served_without_third_parties(client):
