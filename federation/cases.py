@@ -157,7 +157,7 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
                 if replay:
                     return replay
             opened = open_case(session, signals, reference_digest=policy.reference_digest(reference),
-                                pin_hash=pin_hash, source=source, partner_id=None, actor=actor)
+                               pin_hash=pin_hash, source=source, partner_id=None, actor=actor)
             referral = None
             if referral_code is not None:
                 referral = referrals.redeem(session, referrals.ReferralPolicy(policy.pepper),
@@ -300,8 +300,8 @@ _CASES, _SIGNALS, _LINKS = Case.__table__, Signal.__table__, CaseSignal.__table_
 
 
 def open_case(session: Session, signals: list[SignalValue], *,
-               reference_digest: bytes, pin_hash: str, source: str, partner_id: int | None,
-               actor: str) -> OpenedCase:
+              reference_digest: bytes, pin_hash: str, source: str, partner_id: int | None,
+              actor: str) -> OpenedCase:
     """Insert the case, any unknown signals and the links, in the caller's write
     transaction. Nothing enters the feed yet: the caller ends with `publish_adds`,
     so the feed head lock is held only for the few statements that need it."""

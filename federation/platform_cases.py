@@ -79,8 +79,8 @@ def open_platform_case(session: Session, policy: CasePolicy, partner_id: int,
     write transaction, which then holds the feed head lock until it commits.
     Returns the case and the links that entered the feed."""
     opened = open_case(session, signals, reference_digest=secrets.token_bytes(32),
-                        pin_hash=NO_PIN, source="platform", partner_id=partner_id,
-                        actor=f"partner:{partner_id}")
+                       pin_hash=NO_PIN, source="platform", partner_id=partner_id,
+                       actor=f"partner:{partner_id}")
     return opened, publish_adds(session, policy, opened.links)
 
 

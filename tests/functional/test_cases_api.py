@@ -271,6 +271,29 @@ def test_concurrent_retries_with_one_key_make_one_case(app, engine, clean_databa
     assert sum(r.get_json()["pin"] is not None for r in results) == 1
 
 
+def test_reports_sharing_new_signals_in_opposite_orders_do_not_deadlock(app, clean_database):
+    """Reports insert their new signals before the feed head lock, so two reports with the
+    same new hashes wait on each other's rows; in opposite orders they would deadlock
+    (PostgreSQL then aborts one: a 500) unless rows go in one order."""
+    statuses, rounds = [], 15
+    barrier = threading.Barrier(2)
+
+    def send(pairs, reverse):
+        with app.test_client() as client:
+            for pair in pairs:
+                barrier.wait()
+                signals = list(reversed(pair)) if reverse else pair
+                statuses.append(report(client, case_payload(signals)).status_code)
+
+    pairs = [[random_signal("md5") for _ in range(40)] for _ in range(rounds)]
+    threads = [threading.Thread(target=send, args=(pairs, reverse)) for reverse in (False, True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [201] * (2 * rounds)
+
+
 def test_withdraw_and_status_racing(app, clean_database):
     with app.test_client() as client:
         receipt = report(client).get_json()
