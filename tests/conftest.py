@@ -1,4 +1,4 @@
-"""Shared fixtures. Service fixtures (app, session, client) live in tests/fixtures/."""
+"""Shared fixtures: the corpus, the database under test, the app, and sessions on it."""
 from __future__ import annotations
 
 import os
@@ -52,28 +52,11 @@ import secrets as _secrets  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
 
+from tests.databases import ensure_signing_key, new_postgres_database  # noqa: E402
+
 TEST_DB = os.environ.get("FEDERATION_TEST_DB", "sqlite")
 # PostgreSQL's plan cache has no SQLite counterpart: not collected (not skipped) there.
 collect_ignore = [] if TEST_DB == "postgres" else ["functional/test_postgres_plans.py"]
-PG_ADMIN_URL = os.environ.get("FEDERATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def _postgres_database():
-    import psycopg
-
-    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    name = f"federation_test_{_secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL not reachable at {admin}: {error}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-    def drop():
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return url, drop
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +65,7 @@ def database_url(tmp_path_factory):
     from federation.migrate import upgrade
 
     if TEST_DB == "postgres":
-        url, drop = _postgres_database()
+        url, drop = new_postgres_database()
     elif TEST_DB == "sqlite":
         url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'federation.db'}", lambda: None
     else:
@@ -123,18 +106,8 @@ def make_app(test_config, tmp_path_factory):
 @pytest.fixture(scope="session")
 def app(make_app):
     app = make_app()
-    _ensure_signing_key(app)
+    ensure_signing_key(app)
     return app
-
-
-def _ensure_signing_key(app):
-    from sqlalchemy.orm import Session
-
-    from federation import signing_keys
-
-    with Session(app.extensions["federation.db"].engine) as session:
-        signing_keys.ensure_key(session, app.config["KEK_BYTES"])
-        session.commit()
 
 
 @pytest.fixture
@@ -173,7 +146,7 @@ def clean_database(app):
                 conn.execute(text("UPDATE feed_head SET last_seq = 0"))
             else:
                 conn.execute(table.delete())
-    _ensure_signing_key(app)
+    ensure_signing_key(app)
 
 
 @pytest.fixture

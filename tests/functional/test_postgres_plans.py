@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from federation.migrate import upgrade
-from tests.conftest import _ensure_signing_key, _postgres_database
+from tests.databases import ensure_signing_key, new_postgres_database
 from tests.factories import case_payload, random_signal
 
 # The tables a report reads or writes that grow with use.
@@ -26,10 +26,10 @@ SEQ_SCANS = "SELECT relname, seq_scan FROM pg_stat_xact_user_tables"
 @pytest.fixture
 def fresh_app(make_app):
     """An app on a database of its own, empty like a new deployment, one connection."""
-    url, drop = _postgres_database()
+    url, drop = new_postgres_database()
     upgrade(url)
     app = make_app(DATABASE_URL=url, ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0})
-    _ensure_signing_key(app)
+    ensure_signing_key(app)
     yield app, url
     app.extensions["federation.db"].engine.dispose()
     drop()
