@@ -28,7 +28,7 @@ def _policy() -> cases.CasePolicy:
 
 @blp.route("")
 class CaseCollection(MethodView):
-    @blp.arguments(CaseCreateSchema)
+    @blp.arguments(CaseCreateSchema())
     @blp.response(201, CaseReceiptSchema)
     @blp.alt_response(409, description="Idempotency-Key reused with a different body")
     @blp.alt_response(415, description="Not JSON")
@@ -65,7 +65,7 @@ class CaseCollection(MethodView):
 
 @blp.route("/status")
 class CaseStatus(MethodView):
-    @blp.arguments(CaseCredentialsSchema)
+    @blp.arguments(CaseCredentialsSchema())
     @blp.response(200, CaseStatusSchema)
     @blp.alt_response(404, description="No case matches this reference and PIN")
     @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")
@@ -77,7 +77,7 @@ class CaseStatus(MethodView):
 
 @blp.route("/withdraw")
 class CaseWithdraw(MethodView):
-    @blp.arguments(CaseCredentialsSchema)
+    @blp.arguments(CaseCredentialsSchema())
     @blp.response(200, CaseStatusSchema)
     @blp.alt_response(404, description="No case matches this reference and PIN")
     @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")
@@ -89,7 +89,7 @@ class CaseWithdraw(MethodView):
 
 @blp.route("/stop-sharing")
 class CaseStopSharing(MethodView):
-    @blp.arguments(CaseCredentialsSchema)
+    @blp.arguments(CaseCredentialsSchema())
     @blp.response(200, CaseStatusSchema)
     @blp.alt_response(404, description="No case matches this reference and PIN")
     @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")

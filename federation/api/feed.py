@@ -42,7 +42,7 @@ class FeedPageSchema(Schema):
 
 @blp.route("/feed", scope="feed:read")
 class Feed(MethodView):
-    @blp.arguments(FeedQuery, location="query")
+    @blp.arguments(FeedQuery(), location="query")
     @blp.doc(security=[{"bearer": []}])
     @blp.response(200, FeedPageSchema)
     @blp.alt_response(304, description="Not modified (If-None-Match)")

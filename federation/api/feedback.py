@@ -16,7 +16,7 @@ blp.before_request(require_json_body)
 
 @blp.route("/feedback", scope="feedback:write")
 class Feedback(MethodView):
-    @blp.arguments(FeedbackBatchSchema)
+    @blp.arguments(FeedbackBatchSchema())
     @blp.doc(security=[{"bearer": []}])
     @blp.response(200, FeedbackReceiptSchema)
     @blp.alt_response(401, description="No or invalid token")

@@ -36,7 +36,7 @@ def referral_link(code: str) -> str:
 
 @blp.route("", permission="referrals:write")
 class ReferralCollection(MethodView):
-    @blp.arguments(ReferralCreateSchema)
+    @blp.arguments(ReferralCreateSchema())
     @blp.doc(security=[{"bearer": []}])
     @blp.response(201, IssuedReferralSchema)
     @blp.alt_response(401, description="No, invalid or revoked token")

@@ -18,7 +18,7 @@ blp.before_request(require_json_body)
 
 @blp.route("/signals", scope="signals:write")
 class PlatformSignals(MethodView):
-    @blp.arguments(PlatformSignalsSchema)
+    @blp.arguments(PlatformSignalsSchema())
     @blp.doc(security=[{"bearer": []}])
     @blp.response(201, PlatformCaseReceiptSchema)
     @blp.alt_response(401, description="No or invalid token")

@@ -112,7 +112,7 @@ def _policy():
 
 @blp.route("/FetchHashes", scope="feed:read")
 class FetchHashes(MethodView):
-    @blp.arguments(FetchHashesQuery, location="query")
+    @blp.arguments(FetchHashesQuery(), location="query")
     @blp.doc(security=_SECURITY)
     @blp.response(200)
     @blp.alt_response(400, description="nextPageToken forged or expired, or startTimestamp ahead")
@@ -128,7 +128,7 @@ class FetchHashes(MethodView):
 
 @blp.route("/SubmitFeedback", scope="feedback:write")
 class SubmitFeedback(MethodView):
-    @blp.arguments(SubmitFeedbackSchema)
+    @blp.arguments(SubmitFeedbackSchema())
     @blp.doc(security=_SECURITY)
     @blp.response(200)
     @blp.alt_response(401, description="Keys missing or not valid")
@@ -147,7 +147,7 @@ class SubmitFeedback(MethodView):
 
 @blp.route("/SubmitHashes", scope="signals:write")
 class SubmitHashes(MethodView):
-    @blp.arguments(SubmitHashesSchema)
+    @blp.arguments(SubmitHashesSchema())
     @blp.doc(security=_SECURITY)
     @blp.response(200)
     @blp.alt_response(401, description="Keys missing or not valid")
