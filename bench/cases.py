@@ -6,7 +6,8 @@ portal sends: 3 fresh signals, the consent, and an Idempotency-Key. Phases, same
              `--repeat` times; medians over the repeats are what bench/README.md quotes;
   flat out - each client submits back to back, for the ceiling.
 After each phase: where the CPU went, per submission (this process, gunicorn, PostgreSQL).
-Run: `.venv/bin/python -m bench.cases [--seconds 20] [--repeat 3]`.
+With `--timeline`, each paced run also prints p99 and the cores' busy share per 2 s.
+Run: `.venv/bin/python -m bench.cases [--seconds 20] [--repeat 3] [--timeline]`.
 """
 from __future__ import annotations
 
@@ -34,10 +35,13 @@ def payload() -> bytes:
 
 
 def run(base: str, seconds: float, rate: float | None, *, with_key: bool = True
-        ) -> tuple[list[float], int]:
-    """Drive CLIENTS threads; with `rate`, each paces itself so all together offer `rate`/s."""
+        ) -> tuple[list[tuple[float, float]], int]:
+    """Drive CLIENTS threads; with `rate`, each paces itself so all together offer `rate`/s.
+
+    Returns (when sent, on the monotonic clock; latency) of each 201, and the error count.
+    """
     host, port = base.removeprefix("http://").split(":")
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
     errors = [0]
     lock = threading.Lock()
     start = time.monotonic() + 0.5
@@ -64,7 +68,7 @@ def run(base: str, seconds: float, rate: float | None, *, with_key: bool = True
             elapsed = time.monotonic() - sent
             with lock:
                 if response.status == 201:
-                    latencies.append(elapsed)
+                    latencies.append((sent, elapsed))
                 else:
                     errors[0] += 1
             next_send = (next_send + interval) if rate else time.monotonic()
@@ -98,11 +102,56 @@ def cpu_seconds() -> dict[str, float]:
     return totals
 
 
-def phase(name: str, base: str, seconds: float, rate: float | None, with_key: bool) -> dict:
+def busy_fraction() -> tuple[int, int]:
+    """The machine's CPU ticks so far: (busy, all), from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def sample_busy(stop: float, every: float = 0.5) -> list[tuple[float, float]]:
+    """Until `stop` (monotonic): (when, the machine's busy share over the last `every` s)."""
+    samples, previous = [], busy_fraction()
+    while time.monotonic() < stop:
+        time.sleep(every)  # a sampling period, not synchronisation
+        current = busy_fraction()
+        spent = current[1] - previous[1]
+        samples.append((time.monotonic(), (current[0] - previous[0]) / spent if spent else 0.0))
+        previous = current
+    return samples
+
+
+def print_timeline(sent_latency: list[tuple[float, float]], busy: list[tuple[float, float]],
+                   window: float = 2.0) -> None:
+    """p99 and the cores' busy share per window. A tail that comes in bursts with the
+    cores near 100% is CPU saturation; slow requests while the cores idle, a stall."""
+    origin = min(sent for sent, _ in sent_latency)
+    latencies: dict[int, list[float]] = {}
+    for sent, latency in sent_latency:
+        latencies.setdefault(int((sent - origin) // window), []).append(latency * 1000)
+    shares: dict[int, list[float]] = {}
+    for at, share in busy:
+        shares.setdefault(int((at - origin) // window), []).append(share)
+    cells = []
+    for w, values in sorted(latencies.items()):
+        busy_share = median(shares[w]) if w in shares else float("nan")
+        cells.append(f"{w * window:.0f}s {percentile(values, 99):.0f} ms/{busy_share:.0%}")
+    print("  per 2 s, p99 / cores busy: " + ", ".join(cells))
+
+
+def phase(name: str, base: str, seconds: float, rate: float | None, with_key: bool,
+          timeline: bool = False) -> dict:
     before, load = cpu_seconds(), os.getloadavg()[0]
-    latencies, errors = run(base, seconds, rate, with_key=with_key)
+    busy: list[tuple[float, float]] = []
+    sampler = threading.Thread(target=lambda: busy.extend(sample_busy(time.monotonic() + seconds + 0.5)))
+    if timeline:
+        sampler.start()
+    sent_latency, errors = run(base, seconds, rate, with_key=with_key)
     after = cpu_seconds()
-    ms = [x * 1000 for x in latencies]
+    if timeline:
+        sampler.join()
+    ms = [latency * 1000 for _, latency in sent_latency]
     done = max(len(ms), 1)
     cpu = {k: (after[k] - before[k]) / done * 1000 for k in after}
     result = {"rate": len(ms) / seconds, "p50": median(ms), "p99": percentile(ms, 99), "max": max(ms)}
@@ -111,6 +160,8 @@ def phase(name: str, base: str, seconds: float, rate: float | None, with_key: bo
           f"max {result['max']:.1f} ms, errors {errors}, load before {load:.1f}; "
           f"CPU per submission: gunicorn {cpu['gunicorn']:.2f} ms, "
           f"PostgreSQL {cpu['postgres']:.2f} ms, load generator {cpu['client']:.2f} ms", flush=True)
+    if timeline:
+        print_timeline(sent_latency, busy)
     return result
 
 
@@ -123,6 +174,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="default: federation/gunicorn_conf.py's")
     parser.add_argument("--without-key", action="store_true",
                         help="send no Idempotency-Key (the portal always sends one)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also print p99 and the cores' busy share per 2 s of each paced run")
     args = parser.parse_args()
     with_key = not args.without_key
     print(f"{machine()}; gunicorn {args.workers} workers x {args.threads} threads; "
@@ -144,7 +197,7 @@ def main() -> None:
         with gunicorn(env, workers=args.workers, threads=args.threads) as base:
             run(base, 3, args.rate, with_key=with_key)  # warm up connections and code paths
             paced = [phase(f"paced at {args.rate:.0f}/s offered, run {i + 1}", base, args.seconds, args.rate,
-                           with_key) for i in range(args.repeat)]
+                           with_key, args.timeline) for i in range(args.repeat)]
             p99s = [r["p99"] for r in paced]
             print(f"paced, median of {args.repeat}: {median([r['rate'] for r in paced]):,.1f} "
                   f"submissions/s, p50 {median([r['p50'] for r in paced]):.1f} ms, "
