@@ -16,7 +16,10 @@ _PIN = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{8}$", erro
 
 class SignalSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
-    value = fields.String(required=True, validate=validate.Length(1, 64))
+    # Lengths are checked per type by federation.signals (code `invalid_signal`), so a
+    # hash one character too long is refused as clearly as one character too short.
+    value = fields.String(required=True, metadata={
+        "description": "hexadecimal: 64 characters for pdq and sha256, 32 for md5, 16 for phash"})
     quality = fields.Integer(load_default=None, strict=True,
                              metadata={"description": "PDQ only: 0-100; below 50 is refused"})
 
@@ -113,7 +116,10 @@ class CaseStatusSchema(Schema):
 
 class FeedbackItemSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
-    value = fields.String(required=True, validate=validate.Length(1, 64))
+    # Lengths are checked per type by federation.signals (code `invalid_signal`), so a
+    # hash one character too long is refused as clearly as one character too short.
+    value = fields.String(required=True, metadata={
+        "description": "hexadecimal: 64 characters for pdq and sha256, 32 for md5, 16 for phash"})
     verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS), metadata={
         "description": "match_pending_review (found), blocked (taken down), "
                        "not_blocked (reviewed, not NCII), deleted (purged after withdrawal)"})

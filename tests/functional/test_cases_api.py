@@ -62,6 +62,13 @@ def test_same_signal_twice_is_deduplicated(client):
     assert response.status_code == 201 and response.get_json()["signal_count"] == 1
 
 
+def test_the_edges_of_what_is_allowed_are_accepted(client):
+    most = case_payload([random_signal("md5") for _ in range(500)])
+    assert report(client, most).get_json()["signal_count"] == 500
+    lowest = case_payload([dict(random_signal("pdq"), quality=50)])
+    assert report(client, lowest).status_code == 201
+
+
 def test_every_signal_type_is_accepted(client):
     signals = [random_signal(kind) for kind in ("pdq", "phash", "md5", "sha256")]
     assert report(client, case_payload(signals)).get_json()["signal_count"] == 4
@@ -73,6 +80,10 @@ def test_every_signal_type_is_accepted(client):
     (case_payload([{"type": "md5", "value": "abc"}]), "invalid_signal"),
     (case_payload([{"type": "md5", "value": "g" * 32}]), "invalid_signal"),
     (case_payload([{"type": "md5", "value": "a" * 31 + "\u0660"}]), "invalid_signal"),
+    (case_payload([{"type": "pdq", "value": "a" * 62, "quality": 100}]), "invalid_signal"),
+    (case_payload([{"type": "phash", "value": "a" * 15}]), "invalid_signal"),
+    (case_payload([{"type": "sha256", "value": "a" * 65}]), "invalid_signal"),
+    (case_payload([{"type": "md5", "value": 12345678901234567890123456789012}]), "invalid_input"),
     (case_payload([{"type": "sha1", "value": "a" * 40}]), "invalid_input"),
     (case_payload([{"type": "pdq", "value": "a" * 64}]), "pdq_quality_missing"),
     (case_payload([{"type": "pdq", "value": "a" * 64, "quality": 101}]), "invalid_signal"),
@@ -97,11 +108,22 @@ def test_bad_reports_are_refused_and_change_nothing(client, engine, payload, cod
     assert snapshot(engine) == before
 
 
-def test_malformed_json(client, engine):
+@pytest.mark.parametrize("path", ["/v1/cases", "/v1/cases/status", "/v1/cases/withdraw"])
+def test_malformed_json(client, engine, path):
     before = snapshot(engine)
-    response = client.post("/v1/cases", data=b'{"signals": [', content_type="application/json")
-    assert response.status_code == 400
+    response = client.post(path, data=b'{"signals": [', content_type="application/json")
+    assert response.status_code == 400 and response.mimetype == PROBLEM
     assert response.get_json()["code"] == "malformed_json"
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/cases/status", "/v1/cases/withdraw"])
+def test_unknown_fields_beside_the_credentials(client, engine, path):
+    receipt = report(client).get_json()
+    before = snapshot(engine)
+    response = client.post(path, json={"reference": receipt["reference"], "pin": receipt["pin"],
+                                       "status": "withdrawn"})
+    assert response.status_code == 422 and response.get_json()["code"] == "invalid_input"
     assert snapshot(engine) == before
 
 
@@ -164,6 +186,29 @@ def test_weird_strings_in_signals(client, engine, weird, field):
     assert snapshot(engine) == before
 
 
+@pytest.mark.parametrize("weird", WEIRD_STRINGS)
+def test_weird_strings_in_the_referral_code(client, engine, weird):
+    """A code that cannot be one is refused, or reported as not applied; nothing breaks."""
+    before = snapshot(engine)
+    body = json.dumps(case_payload(referral_code=weird)).encode() if weird != "\ud800" else (
+        json.dumps(case_payload()).encode()[:-1] + b', "referral_code": "\\ud800"}')
+    response = client.post("/v1/cases", data=body, content_type="application/json")
+    if response.status_code == 201:
+        assert response.get_json()["referral"]["applied"] is False
+    else:
+        assert response.status_code in (400, 422) and response.mimetype == PROBLEM
+        assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("key", ["' OR 1=1 --" * 3, '"; DROP TABLE idempotency_records; --',
+                                 "\u00e9" * 30, "k" * 129, " " * 40])
+def test_weird_idempotency_keys_are_refused(client, engine, key):
+    before = snapshot(engine)
+    response = report(client, headers={"Idempotency-Key": key.encode("latin-1").decode("latin-1")})
+    assert response.status_code == 422 and response.get_json()["code"] == "invalid_idempotency_key"
+    assert snapshot(engine) == before
+
+
 def test_unknown_reference_and_wrong_pin_look_the_same(client):
     receipt = report(client).get_json()
     wrong_pin = client.post("/v1/cases/status",
@@ -187,6 +232,24 @@ def test_six_wrong_pins_lock_the_case(client, engine):
     # Locked means locked: the right PIN is refused too until the delay has passed.
     right = client.post("/v1/cases/status", json={"reference": receipt["reference"], "pin": receipt["pin"]})
     assert right.status_code == 429
+
+
+def test_a_second_lock_lasts_twice_as_long(client, engine):
+    receipt = report(client).get_json()
+    wrong = {"reference": receipt["reference"],
+             "pin": "00000000" if receipt["pin"] != "00000000" else "11111111"}
+
+    def lock() -> int:
+        for _ in range(5):
+            assert client.post("/v1/cases/status", json=wrong).status_code == 404
+        locked = client.post("/v1/cases/status", json=wrong)
+        assert locked.status_code == 429 and locked.mimetype == PROBLEM
+        return int(locked.headers["Retry-After"])
+
+    assert 50 <= lock() <= 60
+    with engine.begin() as conn:  # the first lock runs out
+        conn.execute(update(Case).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    assert 110 <= lock() <= 120
 
 
 def test_replayed_idempotency_key_returns_same_case_with_sealed_pin(client, engine):
