@@ -143,7 +143,8 @@ def test_multipart_image_upload_is_refused_and_not_stored(client, engine, corpus
     with open(photo, "rb") as handle:
         response = client.post("/v1/cases", data={"photo": (handle, "photo.jpg")},
                                content_type="multipart/form-data")
-    assert response.status_code == 415
+    assert response.status_code == 415 and response.mimetype == PROBLEM
+    assert response.get_json()["code"] == "unsupported_media_type"
     assert snapshot(engine) == before
 
 
