@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -133,7 +134,8 @@ def test_gunicorn_logs_hold_no_reference_pin_or_hash(gunicorn_logs):
     payload, key = case_payload(), str(uuid.uuid4())
     status, receipt = post("/v1/cases", payload, {"Idempotency-Key": key})
     assert status == 201
-    _, replay = post("/v1/cases", payload, {"Idempotency-Key": key})
+    status, replay = post("/v1/cases", payload, {"Idempotency-Key": key})
+    assert status == 201 and replay["pin_sealed"]
     credentials = {"reference": receipt["reference"], "pin": receipt["pin"]}
     for _ in range(2):
         assert post("/v1/cases/status", dict(credentials, pin=wrong_pin_for(receipt)))[0] == 404
