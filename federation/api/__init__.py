@@ -1,4 +1,8 @@
-"""The HTTP API: flask-smorest, OpenAPI at /openapi.json, interactive docs at /docs."""
+"""The HTTP API: flask-smorest, OpenAPI at /openapi.json, interactive docs at /docs.
+
+`blp.arguments` takes schema instances, built once at import: given a class, webargs
+builds the schema (and its nested ones) again on every request.
+"""
 from __future__ import annotations
 
 from pathlib import Path
