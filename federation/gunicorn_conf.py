@@ -21,6 +21,13 @@ max_requests_jitter = 2000
 # Proxy headers are trusted only from these addresses (the load balancer); the app's
 # FEDERATION_PROXY_HOPS says how many hops of X-Forwarded-* it honours.
 forwarded_allow_ips = os.environ.get("FEDERATION_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's control socket (for `gunicornc`) defaults to one path per user, so two
+# instances run by one user would take over each other's; we stop and reload with
+# signals. Opt in with FEDERATION_CONTROL_SOCKET=/run/federation/gunicorn.ctl.
+_control_socket = os.environ.get("FEDERATION_CONTROL_SOCKET")
+control_socket_disable = not _control_socket
+if _control_socket:
+    control_socket = _control_socket
 # Access logs would show paths and client addresses only; our URLs never carry secrets.
 accesslog = os.environ.get("FEDERATION_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -88,33 +89,43 @@ def test_audit_and_logs_hold_no_secret_and_no_hash(client, engine, caplog):
 @pytest.fixture
 def gunicorn_logs(test_config, clean_database, tmp_path):
     """gunicorn with the production config (2 workers) on a socket we bound on 127.0.0.1,
-    app logs at DEBUG; yields the base URL and a function returning (access log, all the
-    rest: gunicorn's error log and the processes' output, where the app's logging goes).
+    logging what an operator turning logs up would: the app at DEBUG, SQLAlchemy's
+    statements at INFO. Yields the base URL and a function that stops gunicorn and
+    returns (access log, everything else it wrote: error log and output).
     Requests made before the workers are up wait in the socket's backlog: no polling."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     access, errors, output = tmp_path / "access.log", tmp_path / "error.log", tmp_path / "output.log"
+    log_config = tmp_path / "logging.json"
+    log_config.write_text(json.dumps({"version": 1, "disable_existing_loggers": False,
+                                      "loggers": {"sqlalchemy.engine": {"level": "INFO"}}}))
     env = {**os.environ, "FEDERATION_DATABASE_URL": test_config["DATABASE_URL"],
            "FEDERATION_PEPPER": test_config["PEPPER"], "FEDERATION_KEK": test_config["KEK"],
            "FEDERATION_LOG_LEVEL": "DEBUG"}
     command = [sys.executable, "-m", "gunicorn", "-c", "python:federation.gunicorn_conf",
-               "--bind", f"fd://{listener.fileno()}", "--workers", "2",
+               "--bind", f"fd://{listener.fileno()}", "--workers", "2", "--log-config-json", str(log_config),
                "--access-logfile", str(access), "--error-logfile", str(errors), "federation.wsgi:app"]
     with open(output, "wb") as sink:
         process = subprocess.Popen(command, env=env, pass_fds=[listener.fileno()], stdout=sink,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop() -> None:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
     def logs() -> tuple[str, str]:
-        process.terminate()  # stopped first, so every line is flushed to the files
-        process.wait(timeout=30)
+        stop()  # first, so every line is flushed to the files
         return access.read_text(), errors.read_text() + output.read_text()
     try:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}", logs
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+        stop()
         listener.close()
 
 
@@ -132,7 +143,10 @@ def test_gunicorn_logs_hold_no_reference_pin_or_hash(gunicorn_logs):
             return error.code, json.load(error)
 
     payload, key = case_payload(), str(uuid.uuid4())
-    status, receipt = post("/v1/cases", payload, {"Idempotency-Key": key})
+    try:
+        status, receipt = post("/v1/cases", payload, {"Idempotency-Key": key})
+    except OSError as error:  # gunicorn did not come up: show what it said
+        pytest.fail(f"{error}; gunicorn wrote:\n{logs()[1]}")
     assert status == 201
     status, replay = post("/v1/cases", payload, {"Idempotency-Key": key})
     assert status == 201 and replay["pin_sealed"]
@@ -144,8 +158,10 @@ def test_gunicorn_logs_hold_no_reference_pin_or_hash(gunicorn_logs):
     assert post("/v1/cases/withdraw", credentials)[0] == 200
     access, rest = logs()
 
-    assert access.count("POST /v1/cases/status") == 4  # the logs are really written
-    assert "Booting worker" in rest
+    # The logs are really written: every request, and the statements that stored the case.
+    assert access.count("POST /v1/cases/status") == 4
+    assert "INSERT INTO cases" in rest and "INSERT INTO signals" in rest
+    assert "Control socket" not in rest  # off in the production config
     secrets_ = [receipt["reference"], receipt["reference"].replace("-", ""), receipt["pin"],
                 payload["signals"][0]["value"], key, replay["pin_sealed"]]
     for secret in secrets_:
