@@ -13,13 +13,16 @@ _REFERENCE = fields.String(required=True, validate=validate.Length(1, 40),
 _PIN = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{8}$", error="a PIN is 8 digits"),
                      metadata={"example": "12345678"})
 
+# Lengths are checked per type by federation.signals (code `invalid_signal`), so a hash
+# one character too long is refused as clearly as one too short; the bounds are documented.
+_HASH_VALUE = fields.String(required=True, metadata={
+    "description": "hexadecimal: 64 characters for pdq and sha256, 32 for md5, 16 for phash",
+    "minLength": 16, "maxLength": 64})
+
 
 class SignalSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
-    # Lengths are checked per type by federation.signals (code `invalid_signal`), so a
-    # hash one character too long is refused as clearly as one character too short.
-    value = fields.String(required=True, metadata={
-        "description": "hexadecimal: 64 characters for pdq and sha256, 32 for md5, 16 for phash"})
+    value = _HASH_VALUE
     quality = fields.Integer(load_default=None, strict=True,
                              metadata={"description": "PDQ only: 0-100; below 50 is refused"})
 
@@ -116,10 +119,7 @@ class CaseStatusSchema(Schema):
 
 class FeedbackItemSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
-    # Lengths are checked per type by federation.signals (code `invalid_signal`), so a
-    # hash one character too long is refused as clearly as one character too short.
-    value = fields.String(required=True, metadata={
-        "description": "hexadecimal: 64 characters for pdq and sha256, 32 for md5, 16 for phash"})
+    value = _HASH_VALUE
     verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS), metadata={
         "description": "match_pending_review (found), blocked (taken down), "
                        "not_blocked (reviewed, not NCII), deleted (purged after withdrawal)"})
