@@ -137,7 +137,7 @@ def print_timeline(sent_latency: list[tuple[float, float]], busy: list[tuple[flo
     for w, values in sorted(latencies.items()):
         busy_share = median(shares[w]) if w in shares else float("nan")
         cells.append(f"{w * window:.0f}s {percentile(values, 99):.0f} ms/{busy_share:.0%}")
-    print("  per 2 s, p99 / cores busy: " + ", ".join(cells))
+    print(f"  per {window:g} s, p99 / cores busy: " + ", ".join(cells))
 
 
 def phase(name: str, base: str, seconds: float, rate: float | None, with_key: bool,
@@ -151,10 +151,12 @@ def phase(name: str, base: str, seconds: float, rate: float | None, with_key: bo
     after = cpu_seconds()
     if timeline:
         sampler.join()
+    done = len(sent_latency)
+    if not done:
+        raise SystemExit(f"{name}: no submission succeeded ({errors} errors)")
     ms = [latency * 1000 for _, latency in sent_latency]
-    done = max(len(ms), 1)
     cpu = {k: (after[k] - before[k]) / done * 1000 for k in after}
-    result = {"rate": len(ms) / seconds, "p50": median(ms), "p99": percentile(ms, 99), "max": max(ms)}
+    result = {"rate": done / seconds, "p50": median(ms), "p99": percentile(ms, 99), "max": max(ms)}
     print(f"{name}: {result['rate']:,.1f} submissions/s, p50 {result['p50']:.1f} ms, "
           f"p99 {result['p99']:.1f} ms ({result['p99'] / TARGET_P99_MS:.2f}x the target), "
           f"max {result['max']:.1f} ms, errors {errors}, load before {load:.1f}; "
