@@ -41,6 +41,9 @@ def test_a_pin_hash_cost_libsodium_refuses_stops_start_up(make_app, setting):
 def test_openapi_and_docs_are_served_without_third_parties(client):
     spec = client.get("/openapi.json").get_json()
     assert {"/v1/cases", "/v1/cases/status", "/v1/cases/withdraw"} <= set(spec["paths"])
+    for name in ("Signal", "FeedbackItem"):  # documented, though federation.signals enforces them
+        value = spec["components"]["schemas"][name]["properties"]["value"]
+        assert (value["minLength"], value["maxLength"]) == (16, 64)
     docs = client.get("/docs")
     assert docs.status_code == 200
     page = docs.get_data(as_text=True)
