@@ -73,7 +73,9 @@ class QueueBudget:
 
     def __call__(self, environ, start_response):
         waited = queue_wait(environ.get("HTTP_X_REQUEST_START"), time.time())
-        if waited is None or waited <= self.budget:
+        # /healthz says the process is up, busy or not: refused, a supervisor would
+        # restart a process that is only busy. (/readyz may be refused: busy is not ready.)
+        if waited is None or waited <= self.budget or environ.get("PATH_INFO") == "/healthz":
             return self.app(environ, start_response)
         start_response("503 Service Unavailable", [
             ("Content-Type", "application/problem+json"), ("Content-Length", str(len(self.body))),
