@@ -6,12 +6,11 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from federation import feed
-from federation.api import require_json_body
-from federation.api.auth import PartnerBlueprint
+from federation.api.auth import PARTNER
+from federation.api.blueprint import ApiBlueprint
 from federation.db import db
 
-blp = PartnerBlueprint("feed", __name__, url_prefix="/v1", description="The signed hash feed")
-blp.before_request(require_json_body)
+blp = ApiBlueprint("feed", __name__, access=PARTNER, url_prefix="/v1", description="The signed hash feed")
 
 
 class FeedQuery(Schema):
@@ -40,14 +39,11 @@ class FeedPageSchema(Schema):
     has_more = fields.Boolean(required=True)
 
 
-@blp.route("/feed", scope="feed:read")
+@blp.route("/feed", needs="feed:read")
 class Feed(MethodView):
     @blp.arguments(FeedQuery(), location="query")
-    @blp.doc(security=[{"bearer": []}])
     @blp.response(200, FeedPageSchema)
     @blp.alt_response(304, description="Not modified (If-None-Match)")
-    @blp.alt_response(401, description="No or invalid token")
-    @blp.alt_response(403, description="Suspended, or no feed:read scope")
     def get(self, query):
         """A page of entries with seq > after, in order. Full pages are immutable."""
         page = feed.read_page(db.session, query["after"], query["limit"])
