@@ -73,12 +73,6 @@ class InvalidPageToken(FederationError):
     title = "nextPageToken is not one we issued, or it has expired; fetch again from your checkpoint"
 
 
-class CheckpointAhead(FederationError):
-    status = 400
-    code = "checkpoint_ahead"
-    title = "startTimestamp is ahead of this feed; it is not a checkpoint we issued"
-
-
 # --- credentials -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -135,7 +129,7 @@ def fetch_hashes(session: Session, pepper: bytes, *, start_timestamp: int, page_
     head = feed.head(session)
     start_seq = max(start_timestamp - POSITION_OFFSET, 0)
     if start_seq > head:
-        raise CheckpointAhead(f"startTimestamp {start_timestamp} is beyond our latest position "
+        raise feed.CheckpointAhead(f"startTimestamp {start_timestamp} is beyond our latest position "
                               f"{head + POSITION_OFFSET}")
     cursor = start_seq
     if page_token:

@@ -59,6 +59,13 @@ def referral_link(code: str) -> str:
     return url_for("portal_referral.landing", code=code, _external=True)
 
 
+_CREDENTIAL_HEADERS = ("Authorization", "x-functions-key", "Ocp-Apim-Subscription-Key")
+
+
+def _has_credentials() -> bool:
+    return any(name in request.headers for name in _CREDENTIAL_HEADERS) or bool(request.cookies)
+
+
 def init_security_headers(app: Flask) -> None:
     app.after_request(secure_headers)
 
@@ -75,6 +82,11 @@ def secure_headers(response: Response) -> Response:
         headers.setdefault("Content-Security-Policy", DOCS_CSP)
         headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
+    if _has_credentials():
+        # An answer to a credential may hold hashes or secrets: no cache may keep it, and
+        # a shared cache must never hand it to a request without that credential.
+        headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Authorization")
     if request.is_secure:
         # Only when the request really arrived over HTTPS: directly, or through a proxy
         # trusted by FEDERATION_PROXY_HOPS, whose X-Forwarded-Proto ProxyFix has applied.

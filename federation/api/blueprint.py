@@ -21,8 +21,11 @@ from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from federation import idempotency
+from federation.api import strict_json
 from federation.api.auth import Access
 from federation.api.problems import PROBLEM_TYPE, ProblemSchema
 from federation.db import db, end_read
@@ -44,7 +47,18 @@ def require_json_body() -> None:
         raise UnsupportedMediaType()
 
 
+class StrictParser(FlaskParser):
+    """webargs' Flask parser, reading JSON bodies with federation.api.strict_json."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        return strict_json.loads(req.get_data(cache=True))
+
+
 class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
     def __init__(self, name: str, import_name: str, *, access: Access, **options: Any) -> None:
         super().__init__(name, import_name, **options)
         self.access = access
