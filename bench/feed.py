@@ -18,7 +18,7 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from bench.harness import gunicorn, machine, median, postgres_database, service_env
-from federation import partners, signing_keys
+from federation import partner_registry, signing_keys
 from federation.crypto.canonical import canonical_json, leaf_hash
 from federation.crypto.encoding import b64u_encode
 from federation.crypto.keys import KeySet, load_signer, verify_entry
@@ -30,7 +30,7 @@ def seed(url: str, kek: bytes, count: int) -> str:
     engine = make_engine(url)
     with Session(engine) as session:
         key = signing_keys.create_key(session, kek)
-        token = partners.add_partner(session, "bench", frozenset({"feed:read"})).token
+        token = partner_registry.add_partner(session, "bench", frozenset({"feed:read"})).token
         session.commit()
         signer = load_signer(key.private_sealed, kek, key.kid)
     engine.dispose()

@@ -29,25 +29,30 @@ def seed(url: str, env: dict[str, str]) -> tuple[list[tuple[str, str]], str]:
     """Signing key, a partner and SIGNALS signals in cases of 500; returns (signals, token)."""
     from sqlalchemy.orm import Session
 
-    from federation import cases, partners, signing_keys
-    from federation.cases import CasePolicy, Consent
+    from federation import cases, partner_registry, signing_keys
+    from federation.case_access import PinPolicy
+    from federation.cases import Consent
+    from federation.idempotency import IdempotencyPolicy
     from federation.config import parse_secret
     from federation.db import make_engine
+    from federation.referrals import ReferralPolicy
     from federation.signals import SignalValue
 
     kek, pepper = parse_secret("KEK", env["FEDERATION_KEK"]), parse_secret("PEPPER", env["FEDERATION_PEPPER"])
-    policy = CasePolicy(pepper=pepper, kek=kek)
+    pins, signers = PinPolicy(pepper=pepper), signing_keys.Signers(kek)
+    referral_policy = ReferralPolicy(pepper)
     engine = make_engine(url)
     signals = [("pdq", secrets.token_hex(32)) if i % 2 else ("md5", secrets.token_hex(16))
                for i in range(SIGNALS)]
     with Session(engine, expire_on_commit=False) as session:
         signing_keys.create_key(session, kek)
-        token = partners.add_partner(session, "bench", partners.SCOPES, "Bench Platform").token
+        token = partner_registry.add_partner(session, "bench", partner_registry.SCOPES, "Bench Platform").token
         session.commit()
         for start in range(0, SIGNALS, cases.MAX_SIGNALS):
             chunk = [SignalValue(kind, value, 100 if kind == "pdq" else None)
                      for kind, value in signals[start:start + cases.MAX_SIGNALS]]
-            cases.create_case(session, policy, chunk, Consent(True, True, True))
+            cases.create_case(session, pins, signers, IdempotencyPolicy(), chunk, Consent(True, True, True),
+                              referrals_policy=referral_policy)
     engine.dispose()
     return signals, token
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import select
 
-from federation import partners
+from federation import partner_registry
 from federation.api.auth import bearer_token
 from federation.app import create_app
 from federation.db import db
@@ -16,7 +16,7 @@ app = create_app()
 
 @app.get("/naive/feed")
 def naive_feed():
-    partners.authenticate(db.session, bearer_token(), "feed:read")
+    partner_registry.authenticate(db.session, bearer_token(), "feed:read")
     after, limit = int(request.args.get("after", 0)), int(request.args.get("limit", 1000))
     rows = db.session.execute(select(FeedEntry, Signal).join(Signal, FeedEntry.signal_id == Signal.id)
                               .where(FeedEntry.seq > after).order_by(FeedEntry.seq).limit(limit)).all()

@@ -5,7 +5,6 @@ Services take a Session and plain values and raise domain exceptions (STYLE 3).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import secrets
 from collections.abc import Sequence
@@ -13,21 +12,33 @@ from dataclasses import dataclass
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from federation import audit, feed, idempotency, referrals, signing_keys
-from federation.crypto import pins
+from federation import audit, feed, idempotency, referrals
+from federation.case_access import PinPolicy, authenticate
+from federation.crypto import pins as pins_module
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.sealing import PIN_SEAL_INFO, derive_key, seal, unseal
 from federation.db import dialect_insert, lock_feed_head, write_transaction
-from federation.errors import CaseNotFound, InvalidInput, LockedOut
-from federation.models import VERDICTS, Case, CaseSignal, FeedbackLatest, Partner, Signal, utcnow
+from federation.errors import InvalidInput
+from federation.idempotency import IdempotencyPolicy
+from federation.models import (
+    VERDICTS,
+    Case,
+    CaseSignal,
+    CaseSource,
+    CaseState,
+    FeedbackLatest,
+    FeedOp,
+    Partner,
+    Signal,
+    utcnow,
+)
 from federation.signals import SignalValue, dedupe
+from federation.signing_keys import Signers
 
 MAX_SIGNALS = 500
 CONSENT_VERSION = 1
-_REFERENCE_PURPOSE = "case-reference"
 _IDEMPOTENCY_SCOPE = "cases.create"
 
 # What each verdict means to the person, in the words the status shows.
@@ -37,40 +48,6 @@ OUTCOME_WORDS = {
     "not_blocked": "reviewed and kept up",
     "deleted": "deleted after withdrawal",
 }
-
-
-@dataclass(frozen=True)
-class CasePolicy:
-    """The settings case services need, taken from config once at start-up."""
-
-    pepper: bytes
-    kek: bytes  # opens the feed-signing key
-    pin_memory_kib: int = 4096
-    pin_passes: int = 3
-    max_failures: int = 5
-    lock_base_seconds: int = 60
-    lock_max_seconds: int = 24 * 3600
-    idempotency_ttl: int = 24 * 3600
-
-    def hash_pin(self, pin: str) -> str:
-        return pins.hash_pin(pin, self.pepper, memory_kib=self.pin_memory_kib, passes=self.pin_passes)
-
-    def reference_digest(self, reference: str) -> bytes:
-        return pins.keyed_digest(self.pepper, _REFERENCE_PURPOSE, reference)
-
-    @functools.cached_property
-    def signers(self) -> signing_keys.Signers:
-        """Feed-signing keys, unsealed once per process and kid."""
-        return signing_keys.Signers(self.kek)
-
-    @functools.cached_property
-    def dummy_pin_hash(self) -> str:
-        """Verified against when the reference is unknown, so that costs one hash too."""
-        return self.hash_pin(pins.new_pin())
-
-    def lock_seconds(self, lockouts: int) -> int:
-        """Length of the n-th lock (1-based): doubling from the base, capped."""
-        return min(self.lock_base_seconds * 2 ** min(lockouts - 1, 30), self.lock_max_seconds)
 
 
 @dataclass(frozen=True)
@@ -125,11 +102,11 @@ class CaseStatus:
     sharing: referrals.Sharing | None = None  # the referral behind the case, if any
 
 
-def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue], consent: Consent,
-                *, referral_code: str | None = None, share_with_referrer: bool = False,
-                source: str = "person", idempotency_key: str | None = None,
-                actor: str = "person") -> CaseReceipt:
-    """Open a case holding these signals and publish those that became active.
+def create_case(session: Session, pins: PinPolicy, signers: Signers, idempotency_policy: IdempotencyPolicy,
+                signals: list[SignalValue], consent: Consent, *,
+                referrals_policy: referrals.ReferralPolicy, referral_code: str | None = None,
+                share_with_referrer: bool = False, idempotency_key: str | None = None) -> CaseReceipt:
+    """Open a person's case holding these signals and publish those that became active.
 
     A referral code is spent on the case in the same transaction; with
     `share_with_referrer` its organisation may follow the case's outcome. A code that
@@ -143,139 +120,76 @@ def create_case(session: Session, policy: CasePolicy, signals: list[SignalValue]
         raise InvalidInput("all three consent statements must be confirmed", code="consent_required")
     signals = dedupe(signals)
     check_signal_count(signals)
-    digest = idempotency.request_digest(
-        {"signals": [[s.type, s.value, s.quality] for s in signals],
-         "referral_code": referral_code, "share_with_referrer": share_with_referrer, "source": source})
     # The slow PIN hash runs before the transaction: on SQLite its BEGIN IMMEDIATE holds
     # the database's write lock. A retry that turns out to be a replay pays it for nothing.
-    reference, pin = pins.new_reference(), pins.new_pin()
-    pin_hash = policy.hash_pin(pin)
-    try:
-        with write_transaction(session):
-            if idempotency_key:
-                replay = _replay(session, policy, idempotency_key, digest)
-                if replay:
-                    return replay
-            opened = open_case(session, signals, reference_digest=policy.reference_digest(reference),
-                               pin_hash=pin_hash, source=source, partner_id=None, actor=actor)
-            referral = None
-            if referral_code is not None:
-                referral = referrals.redeem(session, referrals.ReferralPolicy(policy.pepper),
-                                            referral_code, opened.id, share_with_referrer)
-            receipt = CaseReceipt(reference, pin, None, "active", len(signals), opened.created_at,
-                                  referral=referral)
-            if idempotency_key:
-                _remember(session, policy, idempotency_key, digest, receipt)
-            publish_adds(session, policy, opened.links)
-        return receipt
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        replay = idempotency_key and _replay(session, policy, idempotency_key, digest)
-        session.rollback()
-        if not replay:
-            raise
-        return replay
+    reference, pin = pins_module.new_reference(), pins_module.new_pin()
+    pin_hash = pins.hash_pin(pin)
+
+    def write() -> CaseReceipt:
+        opened = open_case(session, signals, reference_digest=pins.reference_digest(reference),
+                           pin_hash=pin_hash, source=CaseSource.PERSON, partner_id=None, actor="person")
+        referral = None
+        if referral_code is not None:
+            referral = referrals.redeem(session, referrals_policy, referral_code, opened.id,
+                                        share_with_referrer)
+        publish_adds(session, signers, opened.links)
+        return CaseReceipt(reference, pin, None, CaseState.ACTIVE, len(signals), opened.created_at,
+                           referral=referral)
+
+    request = {"signals": [[s.type, s.value, s.quality] for s in signals],
+               "referral_code": referral_code, "share_with_referrer": share_with_referrer,
+               "source": CaseSource.PERSON}
+    receipt, _ = idempotency.write_once(
+        session, idempotency_policy, scope=_IDEMPOTENCY_SCOPE, key=idempotency_key,
+        request=request, write=write, codec=_ReceiptCodec(pins.pepper), status_code=201)
+    return receipt
 
 
-def case_status(session: Session, policy: CasePolicy, reference: str, pin: str) -> CaseStatus:
+def case_status(session: Session, pins: PinPolicy, reference: str, pin: str) -> CaseStatus:
     """The case's status for its owner. Raises CaseNotFound or LockedOut."""
-    case = authenticate(session, policy, reference, pin)
+    case_id = authenticate(session, pins, reference, pin)
     with write_transaction(session):
-        audit.record(session, "status_checked", actor="person", case_id=case.id)
-    return _status_of(session, case)
+        audit.record(session, "status_checked", actor="person", case_id=case_id)
+    return _status_of(session, case_id)
 
 
-def withdraw_case(session: Session, policy: CasePolicy, reference: str, pin: str) -> CaseStatus:
+def withdraw_case(session: Session, pins: PinPolicy, signers: Signers, reference: str,
+                  pin: str) -> CaseStatus:
     """Withdraw the case; signals it alone kept active get a feed `delete`.
 
     Withdrawing twice is not an error: the second call reports the same state.
     Raises CaseNotFound or LockedOut.
     """
-    case = authenticate(session, policy, reference, pin)
+    case_id = authenticate(session, pins, reference, pin)
     with write_transaction(session):
-        lock_feed_head(session)
-        session.refresh(case)  # the head lock serialises writers; read the latest state
-        if case.status == "withdrawn":
-            audit.record(session, "withdraw_repeated", actor="person", case_id=case.id)
+        lock_feed_head(session)  # serialises writers: what is read below is the latest state
+        withdrawn = session.execute(
+            update(Case).where(Case.id == case_id, Case.status == CaseState.ACTIVE)
+            .values(status=CaseState.WITHDRAWN, withdrawn_at=utcnow())).rowcount
+        if not withdrawn:
+            audit.record(session, "withdraw_repeated", actor="person", case_id=case_id)
         else:
-            case.status, case.withdrawn_at = "withdrawn", utcnow()
-            deactivated = _deactivate_signals(session, case.id)
-            feed.publish(session, policy.signers, deactivated)
-            audit.record(session, "case_withdrawn", actor="person", case_id=case.id,
+            deactivated = _deactivate_signals(session, case_id)
+            feed.publish(session, signers, deactivated)
+            audit.record(session, "case_withdrawn", actor="person", case_id=case_id,
                          detail=f"deactivated={len(deactivated)}")
-    return _status_of(session, case)
+    return _status_of(session, case_id)
 
 
-def stop_sharing(session: Session, policy: CasePolicy, reference: str, pin: str) -> CaseStatus:
+def stop_sharing(session: Session, pins: PinPolicy, reference: str, pin: str) -> CaseStatus:
     """Stop sharing the case with the organisation that referred it, at once.
 
     Stopping when nothing is shared is not an error. Raises CaseNotFound or LockedOut.
     """
-    case = authenticate(session, policy, reference, pin)
+    case_id = authenticate(session, pins, reference, pin)
     with write_transaction(session):
-        referrals.stop_sharing(session, case.id)
-    return _status_of(session, case)
-
-
-def authenticate(session: Session, policy: CasePolicy, reference: str, pin: str) -> Case:
-    """The case for this reference and PIN, counting failures toward a lock.
-
-    An unknown reference costs the same PIN hash as a wrong PIN, and both raise the
-    same CaseNotFound, so a guesser learns nothing from the answer or its timing.
-    """
-    normalised = pins.normalise_reference(reference)
-    case = None
-    if normalised:
-        case = session.scalar(select(Case).where(
-            Case.reference_digest == policy.reference_digest(normalised),
-            Case.source == "person"))
-    session.rollback()  # end the read transaction before the slow hash
-    now = utcnow()
-    if case is not None and case.locked_until and case.locked_until > now:
-        with write_transaction(session):
-            audit.record(session, "locked_attempt", actor="person", case_id=case.id)
-        raise LockedOut((case.locked_until - now).total_seconds())
-
-    matched = pins.verify_pin(pin, case.pin_hash if case else policy.dummy_pin_hash, policy.pepper)
-    if case is None:
-        with write_transaction(session):
-            audit.record(session, "unknown_reference", actor="person")
-        raise CaseNotFound()
-    if not matched:
-        _count_failure(session, policy, case.id, now)
-        raise CaseNotFound()
-    # A hash made with older settings (or as scrypt, before Argon2id) is replaced now
-    # that the PIN is known, so every case comes to cost the same to check.
-    fresh_hash = None if pins.is_current(case.pin_hash, policy.pin_memory_kib, policy.pin_passes) \
-        else policy.hash_pin(pin)
-    if case.failed_pin_attempts or fresh_hash:
-        values = {"failed_pin_attempts": 0} | ({"pin_hash": fresh_hash} if fresh_hash else {})
-        with write_transaction(session):
-            session.execute(update(Case).where(Case.id == case.id).values(**values))
-    return case
+        referrals.stop_sharing(session, case_id)
+    return _status_of(session, case_id)
 
 
 def open_sealed_pin(idempotency_key: str, pin_sealed: str) -> str:
     """What a retrying client does with `pin_sealed`: HKDF the key, AES-GCM open."""
     return unseal(derive_key(idempotency_key, info=PIN_SEAL_INFO), b64u_decode(pin_sealed)).decode()
-
-
-def _count_failure(session: Session, policy: CasePolicy, case_id: int, now: dt.datetime) -> None:
-    with write_transaction(session):
-        # One atomic increment: concurrent guesses cannot lose a count.
-        failures = session.execute(
-            update(Case).where(Case.id == case_id)
-            .values(failed_pin_attempts=Case.failed_pin_attempts + 1)
-            .returning(Case.failed_pin_attempts)).scalar_one()
-        audit.record(session, "pin_failed", actor="person", case_id=case_id)
-        if failures >= policy.max_failures:
-            case = session.get(Case, case_id, populate_existing=True)
-            case.lockouts += 1
-            case.failed_pin_attempts = 0
-            seconds = policy.lock_seconds(case.lockouts)
-            case.locked_until = now + dt.timedelta(seconds=seconds)
-            audit.record(session, "case_locked", actor="person", case_id=case_id,
-                         detail=f"seconds={seconds}")
 
 
 @dataclass(frozen=True)
@@ -316,7 +230,7 @@ def open_case(session: Session, signals: list[SignalValue], *,
     session.execute(insert(_LINKS),
                     [{"case_id": case_id, "signal_id": link.signal_id, "record_id": link.record_id}
                      for link in links])
-    detail = f"signals={len(signals)}" + (" source=platform" if source == "platform" else "")
+    detail = f"signals={len(signals)}" + (" source=platform" if source == CaseSource.PLATFORM else "")
     audit.record(session, "case_created", actor=actor, case_id=case_id, detail=detail)
     return OpenedCase(case_id, created_at, links)
 
@@ -341,7 +255,7 @@ def _signal_ids(session: Session, signals: list[SignalValue]) -> dict[tuple[str,
     return ids
 
 
-def publish_adds(session: Session, policy: CasePolicy, links: Sequence[Link]) -> list[Link]:
+def publish_adds(session: Session, signers: Signers, links: Sequence[Link]) -> list[Link]:
     """Under the feed head lock, activate the linked signals that were inactive and
     publish an `add` for each, carrying its link's record id. Returns those links.
 
@@ -359,8 +273,8 @@ def publish_adds(session: Session, policy: CasePolicy, links: Sequence[Link]) ->
         .values(active=True, active_record_id=sql_case(record_ids, value=column.id))
         .returning(column.id, column.type, column.value, column.quality))}
     added = [link for link in links if link.signal_id in stored]
-    feed.publish(session, policy.signers, [
-        feed.Change("add", link.signal_id, link.record_id, stored[link.signal_id]) for link in added])
+    feed.publish(session, signers, [
+        feed.Change(FeedOp.ADD, link.signal_id, link.record_id, stored[link.signal_id]) for link in added])
     return added
 
 
@@ -369,7 +283,7 @@ def _deactivate_signals(session: Session, case_id: int) -> list[feed.Change]:
     return the `delete` to publish for each. Call under the feed head lock."""
     other = aliased(CaseSignal)
     held_elsewhere = (select(other.id).join(Case, Case.id == other.case_id)
-                      .where(other.signal_id == Signal.id, Case.status == "active",
+                      .where(other.signal_id == Signal.id, Case.status == CaseState.ACTIVE,
                              Case.id != case_id).exists())
     rows = session.execute(
         select(Signal.id, Signal.type, Signal.value, Signal.quality, Signal.active_record_id)
@@ -379,14 +293,16 @@ def _deactivate_signals(session: Session, case_id: int) -> list[feed.Change]:
     if rows:
         session.execute(update(_SIGNALS).where(_SIGNALS.c.id.in_([row.id for row in rows]))
                         .values(active=False))
-    return [feed.Change("delete", row.id, row.active_record_id,
+    return [feed.Change(FeedOp.DELETE, row.id, row.active_record_id,
                         SignalValue(row.type, row.value, row.quality)) for row in rows]
 
 
-def _status_of(session: Session, case: Case) -> CaseStatus:
-    count = session.scalar(select(func.count()).where(CaseSignal.case_id == case.id))
+def _status_of(session: Session, case_id: int) -> CaseStatus:
+    case = session.execute(select(Case.status, Case.created_at, Case.withdrawn_at)
+                           .where(Case.id == case_id)).one()
+    count = session.scalar(select(func.count()).where(CaseSignal.case_id == case_id)) or 0
     return CaseStatus(case.status, count, case.created_at, case.withdrawn_at,
-                      platform_outcomes(session, case.id), referrals.sharing_of(session, case.id))
+                      platform_outcomes(session, case_id), referrals.sharing_of(session, case_id))
 
 
 def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, ...]:
@@ -427,26 +343,24 @@ def _new_record_id() -> str:
 # under HKDF(key) alone, which the client can derive and the replay hands out as is:
 # the PIN never travels in clear twice, and the database alone opens neither layer.
 
-def _replay(session: Session, policy: CasePolicy, key: str, digest: bytes) -> CaseReceipt | None:
-    found = idempotency.find(session, _IDEMPOTENCY_SCOPE, key, digest,
-                             ttl=policy.idempotency_ttl, now=utcnow())
-    if found is None:
-        return None
-    stored = json.loads(unseal(_server_key(policy, key), found.body))
-    return CaseReceipt(stored["reference"], None, stored["pin_sealed"], stored["status"],
-                       stored["signal_count"], dt.datetime.fromisoformat(stored["created_at"]),
-                       replayed=True, referral=referrals.ReferralOutcome.from_dict(stored.get("referral")))
+class _ReceiptCodec:
+    def __init__(self, pepper: bytes) -> None:
+        self._pepper = pepper
 
+    def dump(self, receipt: CaseReceipt, key: str) -> bytes:
+        assert receipt.pin is not None  # a first answer always holds the PIN
+        pin_sealed = b64u_encode(seal(derive_key(key, info=PIN_SEAL_INFO), receipt.pin.encode()))
+        stored = {"reference": receipt.reference, "pin_sealed": pin_sealed, "status": receipt.status,
+                  "signal_count": receipt.signal_count, "created_at": receipt.created_at.isoformat(),
+                  "referral": receipt.referral.as_dict() if receipt.referral else None}
+        return seal(self._server_key(key), json.dumps(stored).encode())
 
-def _remember(session: Session, policy: CasePolicy, key: str, digest: bytes,
-              receipt: CaseReceipt) -> None:
-    pin_sealed = b64u_encode(seal(derive_key(key, info=PIN_SEAL_INFO), receipt.pin.encode()))
-    stored = {"reference": receipt.reference, "pin_sealed": pin_sealed, "status": receipt.status,
-              "signal_count": receipt.signal_count, "created_at": receipt.created_at.isoformat(),
-              "referral": receipt.referral.as_dict() if receipt.referral else None}
-    body = seal(_server_key(policy, key), json.dumps(stored).encode())
-    idempotency.store(session, _IDEMPOTENCY_SCOPE, key, digest, 201, body)
+    def load(self, stored_bytes: bytes, key: str) -> CaseReceipt:
+        stored = json.loads(unseal(self._server_key(key), stored_bytes))
+        return CaseReceipt(stored["reference"], None, stored["pin_sealed"], stored["status"],
+                           stored["signal_count"], dt.datetime.fromisoformat(stored["created_at"]),
+                           replayed=True,
+                           referral=referrals.ReferralOutcome.from_dict(stored.get("referral")))
 
-
-def _server_key(policy: CasePolicy, key: str) -> bytes:
-    return derive_key(key, info=b"federation/idempotency-response/v1", salt=policy.pepper)
+    def _server_key(self, key: str) -> bytes:
+        return derive_key(key, info=b"federation/idempotency-response/v1", salt=self._pepper)

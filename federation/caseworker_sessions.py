@@ -18,9 +18,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from federation import audit, organisations
-from federation.db import write_transaction
+from federation.db import end_read, write_transaction
 from federation.errors import FederationError, Unauthorized
-from federation.models import Caseworker, CaseworkerSession, utcnow
+from federation.models import Caseworker, CaseworkerSession, CaseworkerStatus, MemberStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ def sign_in(session: Session, token: str, *, now: dt.datetime | None = None) -> 
     if not token.startswith(organisations.CASEWORKER_TOKEN_PREFIX):
         raise Unauthorized("sign in with a caseworker credential", code="invalid_token")
     actor = organisations.authenticate(session, token, "referrals:read")
+    end_read(session)
     now = now or utcnow()
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
@@ -85,7 +86,8 @@ def resume(session: Session, policy: SessionPolicy, session_id: str | None, *,
         caseworker = row.caseworker
         idle = now - row.last_seen_at > dt.timedelta(seconds=policy.idle_seconds)
         too_old = now - row.created_at > dt.timedelta(seconds=policy.max_seconds)
-        if idle or too_old or caseworker.status != "active" or caseworker.organisation.status != "active":
+        if idle or too_old or caseworker.status != CaseworkerStatus.ACTIVE \
+                or caseworker.organisation.status != MemberStatus.ACTIVE:
             session.delete(row)
             return None
         row.last_seen_at = now

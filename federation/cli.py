@@ -138,13 +138,13 @@ def _ensure_signing_key(app) -> None:
 
 
 def _demo_setup(app, bind: str) -> None:
-    from federation import partners
+    from federation import partner_registry
 
     with _session(app) as session:
         try:
-            issued = partners.rotate_token(session, "demo")
+            issued = partner_registry.rotate_token(session, "demo")
         except NotFound:
-            issued = partners.add_partner(session, "demo", partners.SCOPES, "Demo Platform")
+            issued = partner_registry.add_partner(session, "demo", partner_registry.SCOPES, "Demo Platform")
         session.commit()
         click.echo(f"demo partner 'demo' (all scopes), token shown once:\n  {issued.token}")
         click.echo(f"try: curl -H 'Authorization: Bearer {issued.token}' http://{bind}/v1/feed")
@@ -188,10 +188,10 @@ def partners_group() -> None:
 @click.pass_obj
 def partners_add(app, name: str, scopes: str, display_name: str | None) -> None:
     """Onboard a platform and print its token (shown only this once)."""
-    from federation import partners
+    from federation import partner_registry
 
     with _service(app) as session:
-        issued = partners.add_partner(session, name, partners.parse_scopes(scopes), display_name)
+        issued = partner_registry.add_partner(session, name, partner_registry.parse_scopes(scopes), display_name)
     click.echo(f"partner {name} added with scopes {issued.partner.scopes}")
     click.echo("token (store it now; it is not kept and cannot be shown again):")
     click.echo(issued.token)
@@ -201,18 +201,18 @@ def partners_add(app, name: str, scopes: str, display_name: str | None) -> None:
 @click.pass_obj
 def partners_list(app) -> None:
     """List partners with status and scopes (never tokens)."""
-    from federation import partners
+    from federation import partner_registry
 
     with _session(app) as session:
-        for partner in partners.list_partners(session):
+        for partner in partner_registry.list_partners(session):
             click.echo(f"{partner.name}\t{partner.status}\t{partner.scopes}\t{partner.display_name}")
 
 
 def _set_partner_status(app, name: str, status: str) -> None:
-    from federation import partners
+    from federation import partner_registry
 
     with _service(app) as session:
-        partners.set_status(session, name, status)
+        partner_registry.set_status(session, name, status)
     click.echo(f"partner {name} is {status}")
 
 
@@ -237,10 +237,10 @@ def partners_resume(app, name: str) -> None:
 @click.pass_obj
 def partners_rotate(app, name: str) -> None:
     """Issue a new token; the old one stops working at once."""
-    from federation import partners
+    from federation import partner_registry
 
     with _service(app) as session:
-        issued = partners.rotate_token(session, name)
+        issued = partner_registry.rotate_token(session, name)
     click.echo(issued.token)
 
 

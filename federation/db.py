@@ -78,11 +78,14 @@ def _configure_sqlite(engine: Engine) -> None:
 def write_transaction(session: Session) -> Iterator[Session]:
     """Run the block in one write transaction: commit on success, roll back on error.
 
-    The session must not be inside a transaction already (reads included), because
-    on SQLite the kind of BEGIN is chosen when the transaction starts.
+    The transaction rule (docs/architecture.md): the session must not be inside a
+    transaction already, reads included, because on SQLite the kind of BEGIN is chosen
+    when the transaction starts; end a read with `session.rollback()` first. Raises
+    RuntimeError otherwise, rather than commit what the caller left open.
     """
     if session.in_transaction():
-        session.commit()
+        raise RuntimeError("write_transaction inside an open transaction: end the read first "
+                           "(session.rollback()), see docs/architecture.md")
     session.connection(execution_options={_WRITE_OPTION: True})
     try:
         yield session
@@ -90,6 +93,17 @@ def write_transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def end_read(session: Session) -> None:
+    """End the session's read transaction, keeping the objects it loaded usable.
+
+    They are detached first (a rollback would expire them, and touching one would start
+    a new transaction), so what was loaded can still be read, and a `write_transaction`
+    can start. Attributes that were never loaded cannot be loaded any more.
+    """
+    session.expunge_all()
+    session.rollback()
 
 
 def add_unique(session: Session, row, conflict: Exception) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from federation import signing_keys
+from federation.errors import FederationError
 from federation.crypto.canonical import canonical_json, leaf_hash
 from federation.crypto.encoding import b64u_encode
 from federation.models import FeedEntry
@@ -21,6 +22,12 @@ from federation.signals import SignalValue
 ENTRY_VERSION = 1
 MAX_PAGE = 5000
 DEFAULT_PAGE = 1000
+
+
+class CheckpointAhead(FederationError):
+    status = 400
+    code = "checkpoint_ahead"
+    title = "This position is ahead of the feed; it is not a checkpoint we issued"
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,13 @@ def read_page(session: Session, after: int, limit: int) -> Page:
     """Entries with seq > after, at most limit, in order, as the JSON body to send.
 
     A full page can never change: seqs are dense, so once the seq after+limit exists
-    every seq below it does too, and entries are never rewritten.
+    every seq below it does too, and entries are never rewritten. Raises
+    CheckpointAhead (with the head) when `after` is past the newest entry: no client
+    can have applied it, so echoing it back as `next` would hide its bug.
     """
     newest = head(session)
+    if after > newest:
+        raise CheckpointAhead(f"after={after} is past the newest entry, {newest}", head=newest)
     # Core, not ORM loading: this is the hottest path of the service.
     rows = session.connection().execute(
         select(FeedEntry.body, FeedEntry.kid, FeedEntry.signature)

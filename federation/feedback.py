@@ -8,18 +8,18 @@ lock: concurrent batches are made safe by upserts, not by serialising writers.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import case, select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation import idempotency
-from federation.db import dialect_insert, write_transaction
+from federation.db import dialect_insert
 from federation.errors import InvalidInput
+from federation.idempotency import IdempotencyPolicy
 from federation.models import VERDICTS, FeedbackEvent, FeedbackLatest, Signal, utcnow
-from federation.signals import MIN_PDQ_QUALITY, SignalValue, parse_signal
+from federation.rules import MIN_PDQ_QUALITY
+from federation.signals import SignalValue, parse_signal
 
 MAX_ITEMS = 1000
 MAX_NOTE = 500
@@ -77,8 +77,8 @@ def check_items(items: list[FeedbackItem], *, now: dt.datetime) -> None:
                                indexes=[earlier, index])
 
 
-def submit_feedback(session: Session, partner_id: int, items: list[FeedbackItem], *,
-                    idempotency_key: str | None = None, idempotency_ttl: int = 24 * 3600,
+def submit_feedback(session: Session, idempotency_policy: IdempotencyPolicy, partner_id: int,
+                    items: list[FeedbackItem], *, idempotency_key: str | None = None,
                     now: dt.datetime | None = None) -> tuple[dict, bool]:
     """Record a batch; return (response body, replayed).
 
@@ -88,30 +88,11 @@ def submit_feedback(session: Session, partner_id: int, items: list[FeedbackItem]
     returns the first body; another batch under the same key raises Conflict.
     Raises InvalidInput (see check_items).
     """
-    now = now or utcnow()
-    check_items(items, now=now)
-    scope = f"feedback:{partner_id}"
-    digest = idempotency.request_digest([_canonical(item) for item in items])
-    try:
-        with write_transaction(session):
-            if idempotency_key:
-                found = idempotency.find(session, scope, idempotency_key, digest,
-                                         ttl=idempotency_ttl, now=now)
-                if found is not None:
-                    return json.loads(found.body), True
-            body = record_items(session, partner_id, items)
-            if idempotency_key:
-                idempotency.store(session, scope, idempotency_key, digest, 200, body)
-        return body, False
-    except IntegrityError:
-        # PostgreSQL: a concurrent request with the same key committed first.
-        if not idempotency_key:
-            raise
-        found = idempotency.find(session, scope, idempotency_key, digest, ttl=idempotency_ttl, now=now)
-        session.rollback()
-        if found is None:
-            raise
-        return json.loads(found.body), True
+    check_items(items, now=now or utcnow())
+    return idempotency.write_once(
+        session, idempotency_policy, scope=f"feedback:{partner_id}", key=idempotency_key,
+        request=[_canonical(item) for item in items],
+        write=lambda: record_items(session, partner_id, items), codec=idempotency.PLAIN_JSON)
 
 
 def record_items(session: Session, partner_id: int, items: list[FeedbackItem]) -> dict:

@@ -10,19 +10,92 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.crypto.canonical import canonical_json
+from federation.db import write_transaction
 from federation.errors import Conflict, InvalidInput
-from federation.models import IdempotencyRecord
+from federation.models import IdempotencyRecord, utcnow
+
+R = TypeVar("R")
 
 # Long enough to carry 128 bits (a UUIDv4 or 22+ base64url characters): for case
 # creation the key also seals the replayed PIN, so it must be unguessable.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_\-.:]{22,128}")
+
+
+@dataclass(frozen=True)
+class IdempotencyPolicy:
+    """How long a replayable answer is kept (FEDERATION_IDEMPOTENCY_TTL_SECONDS)."""
+
+    ttl_seconds: int = 24 * 3600
+
+
+class Codec(Protocol[R]):
+    """How one kind of write stores its answer and gives it back on a replay."""
+
+    def dump(self, result: R, key: str) -> bytes: ...
+
+    def load(self, stored: bytes, key: str) -> R: ...
+
+
+class JsonCodec(Generic[R]):
+    """Answers kept as JSON: for answers that hold no secret."""
+
+    def __init__(self, to_json: Callable[[R], Any], from_json: Callable[[Any], R]) -> None:
+        self._to_json, self._from_json = to_json, from_json
+
+    def dump(self, result: R, key: str) -> bytes:
+        return json.dumps(self._to_json(result), separators=(",", ":")).encode()
+
+    def load(self, stored: bytes, key: str) -> R:
+        return self._from_json(json.loads(stored))
+
+
+# For answers that are already plain JSON values.
+PLAIN_JSON: JsonCodec[Any] = JsonCodec(lambda body: body, lambda body: body)
+
+
+def write_once(session: Session, policy: IdempotencyPolicy, *, scope: str, key: str | None,
+               request: Any, write: Callable[[], R], codec: Codec[R],
+               status_code: int = 200) -> tuple[R, bool]:
+    """Run `write` in one write transaction, at most once per (scope, key); return
+    (result, replayed).
+
+    Every write endpoint goes through here. Without a key, `write` simply runs in a write
+    transaction. With one, the answer is stored in the same transaction (a crash keeps
+    both or neither), and the same request again returns the stored answer, decoded by
+    `codec`, without running `write`. `request` is the parsed request, compared by its
+    canonical digest. Raises Conflict (`idempotency_key_reused`) when the key was used
+    for another request, and whatever `write` raises.
+    """
+    digest = request_digest(request)
+    now = utcnow()
+    try:
+        with write_transaction(session):
+            if key is not None:
+                found = find(session, scope, key, digest, ttl=policy.ttl_seconds, now=now)
+                if found is not None:
+                    return codec.load(found.body, key), True
+            result = write()
+            if key is not None:
+                store(session, scope, key, digest, status_code, codec.dump(result, key))
+        return result, False
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        if key is None:
+            raise
+        found = find(session, scope, key, digest, ttl=policy.ttl_seconds, now=now)
+        session.rollback()
+        if found is None:
+            raise
+        return codec.load(found.body, key), True
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +144,8 @@ def find(session: Session, scope: str, key: str, digest: bytes, *, ttl: int,
 
 
 def store(session: Session, scope: str, key: str, digest: bytes, status_code: int,
-          body: bytes | dict) -> None:
+          body: bytes) -> None:
     """Remember the answer, in the caller's transaction."""
-    if isinstance(body, dict):
-        body = json.dumps(body, separators=(",", ":")).encode()
     session.execute(IdempotencyRecord.__table__.insert(),
                     {"scope": scope, "key_digest": key_digest(key), "request_digest": digest,
                      "status_code": status_code, "response": body})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated
 
 from sqlalchemy import (
@@ -19,6 +20,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from federation.crypto.keys import KeyStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -67,21 +70,64 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# --- the values a status column may hold: compare with these, never with bare strings ---
+
+class CaseState(StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+class CaseSource(StrEnum):
+    PERSON = "person"
+    PLATFORM = "platform"
+
+
+class FeedOp(StrEnum):
+    ADD = "add"
+    DELETE = "delete"
+
+
+class MemberStatus(StrEnum):
+    """A partner's or an organisation's standing."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class CaseworkerStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class Verdict(StrEnum):
+    """What a platform reports about a signal, in the order the person's status lists them."""
+
+    MATCH_PENDING_REVIEW = "match_pending_review"
+    BLOCKED = "blocked"
+    NOT_BLOCKED = "not_blocked"
+    DELETED = "deleted"
+
+
+def one_of(column: str, values: type[StrEnum] | tuple[str, ...]) -> str:
+    """A CHECK constraint's text: `column IN ('a', 'b')`, from an enum's values."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
 class Case(Base):
     """One report by one person (or one platform). Holds no image, no name, no contact."""
 
     __tablename__ = "cases"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'withdrawn')", name="status"),
-        CheckConstraint("source IN ('person', 'platform')", name="source"),
+        CheckConstraint(one_of("status", CaseState), name="status"),
+        CheckConstraint(one_of("source", CaseSource), name="source"),
     )
 
     id: Mapped[int_pk]
     # HMAC of the reference under the pepper: lookups work, a stolen table reveals none.
     reference_digest: Mapped[digest] = mapped_column(unique=True)
     pin_hash: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="active")
-    source: Mapped[str] = mapped_column(String(16), default="person")
+    status: Mapped[str] = mapped_column(String(16), default=CaseState.ACTIVE)
+    source: Mapped[str] = mapped_column(String(16), default=CaseSource.PERSON)
     consent_version: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[created_timestamp]
     withdrawn_at: Mapped[timestamp | None]
@@ -178,7 +224,7 @@ class SigningKey(Base):
     """An Ed25519 feed-signing key. The private half is sealed under the KEK at rest."""
 
     __tablename__ = "signing_keys"
-    __table_args__ = (CheckConstraint("status IN ('active', 'retired', 'revoked')", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", KeyStatus), name="status"),)
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -195,7 +241,7 @@ class FeedEntry(Base):
 
     __tablename__ = "feed_entries"
     __table_args__ = (
-        CheckConstraint("op IN ('add', 'delete')", name="op"),
+        CheckConstraint(one_of("op", FeedOp), name="op"),
         # "Is there a later entry for this signal?" in one index probe: StopNCII's
         # FetchHashes serves only each signal's latest entry (federation/stopncii.py).
         # It also serves every lookup by signal_id alone, so there is no index for that.
@@ -217,7 +263,7 @@ class Partner(Base):
     """A member platform. Its token is stored only as a SHA-256 digest."""
 
     __tablename__ = "partners"
-    __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", MemberStatus), name="status"),)
 
     id: Mapped[int_pk]
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -236,8 +282,8 @@ class Partner(Base):
         return frozenset(self.scopes.split())
 
 
-VERDICTS = ("match_pending_review", "blocked", "not_blocked", "deleted")
-_VERDICT_CHECK = "verdict IN ('match_pending_review', 'blocked', 'not_blocked', 'deleted')"
+VERDICTS = tuple(Verdict)
+_VERDICT_CHECK = one_of("verdict", Verdict)
 
 
 class FeedbackEvent(Base):
@@ -296,7 +342,7 @@ class Organisation(Base):
     """A helpline, shelter or legal service that refers people. Its token is a digest only."""
 
     __tablename__ = "organisations"
-    __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", MemberStatus), name="status"),)
 
     id: Mapped[int_pk]
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -312,7 +358,7 @@ class Caseworker(Base):
     __tablename__ = "caseworkers"
     __table_args__ = (
         UniqueConstraint("organisation_id", "name"),
-        CheckConstraint("status IN ('active', 'revoked')", name="status"),
+        CheckConstraint(one_of("status", CaseworkerStatus), name="status"),
     )
 
     id: Mapped[int_pk]

@@ -5,11 +5,8 @@ import re
 from dataclasses import dataclass
 
 from federation.errors import InvalidSignal
-
-HEX_LENGTHS = {"pdq": 64, "phash": 16, "md5": 32, "sha256": 64}
-TYPES = tuple(HEX_LENGTHS)
-MIN_PDQ_QUALITY = 50  # below this an image is too featureless to match safely
-PDQ_MATCH_DISTANCE = 31
+from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY
+from federation.rules import SIGNAL_TYPES as TYPES
 _PATTERNS = {kind: re.compile(rf"[0-9a-fA-F]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
 
 

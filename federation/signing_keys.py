@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.crypto import keys, signing
+from federation.crypto.keys import KeyStatus
 from federation.crypto.signing import Signer
 from federation.errors import FederationError
 from federation.models import SigningKey, utcnow
@@ -23,11 +24,11 @@ class NoActiveKey(FederationError):
 def create_key(session: Session, kek: bytes) -> SigningKey:
     """Make a new active key, retiring any active one. Caller commits."""
     now = utcnow()
-    for old in session.scalars(select(SigningKey).where(SigningKey.status == keys.ACTIVE)):
-        old.status, old.not_after = keys.RETIRED, now
+    for old in session.scalars(select(SigningKey).where(SigningKey.status == KeyStatus.ACTIVE)):
+        old.status, old.not_after = KeyStatus.RETIRED, now
     private_raw, public_raw = signing.generate_keypair()
     kid = signing.key_id(public_raw)
-    key = SigningKey(kid=kid, public_key=public_raw, status=keys.ACTIVE, not_before=now,
+    key = SigningKey(kid=kid, public_key=public_raw, status=KeyStatus.ACTIVE, not_before=now,
                      private_sealed=keys.seal_private_key(private_raw, kek, kid))
     session.add(key)
     session.flush()
@@ -67,7 +68,7 @@ def revoke(session: Session, kid: str) -> None:
     key = session.get(SigningKey, kid)
     if key is None:
         raise FederationError(f"no key {kid}", code="unknown_key")
-    key.status, key.not_after = keys.REVOKED, key.not_after or utcnow()
+    key.status, key.not_after = KeyStatus.REVOKED, key.not_after or utcnow()
 
 
 def list_keys(session: Session) -> list[SigningKey]:
@@ -81,4 +82,4 @@ def jwks(session: Session) -> dict:
 
 
 def _active(session: Session) -> SigningKey | None:
-    return session.scalar(select(SigningKey).where(SigningKey.status == keys.ACTIVE))
+    return session.scalar(select(SigningKey).where(SigningKey.status == KeyStatus.ACTIVE))

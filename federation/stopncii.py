@@ -26,17 +26,17 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
-from federation import cases, feed, feedback, platform_cases
-from federation.cases import CasePolicy
+from federation import cases, feed, feedback, idempotency, platform_cases
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.tokens import new_token, token_digest
-from federation.db import write_transaction
 from federation.errors import FederationError, InvalidInput, InvalidSignal, Unauthorized
 from federation.feedback import FeedbackItem
+from federation.idempotency import IdempotencyPolicy
 from federation.models import Case, CaseSignal, FeedbackLatest, FeedEntry, Partner, Signal, utcnow
-from federation.partners import check_access, get_partner
+from federation.partner_registry import check_access, get_partner
 from federation.signals import HEX_LENGTHS, parse_signal
+from federation.signing_keys import Signers
 
 POSITION_OFFSET = 10
 MAX_PAGE = 1000
@@ -71,12 +71,6 @@ class InvalidPageToken(FederationError):
     status = 400
     code = "invalid_page_token"
     title = "nextPageToken is not one we issued, or it has expired; fetch again from your checkpoint"
-
-
-class CheckpointAhead(FederationError):
-    status = 400
-    code = "checkpoint_ahead"
-    title = "startTimestamp is ahead of this feed; it is not a checkpoint we issued"
 
 
 # --- credentials -----------------------------------------------------------------------
@@ -135,7 +129,7 @@ def fetch_hashes(session: Session, pepper: bytes, *, start_timestamp: int, page_
     head = feed.head(session)
     start_seq = max(start_timestamp - POSITION_OFFSET, 0)
     if start_seq > head:
-        raise CheckpointAhead(f"startTimestamp {start_timestamp} is beyond our latest position "
+        raise feed.CheckpointAhead(f"startTimestamp {start_timestamp} is beyond our latest position "
                               f"{head + POSITION_OFFSET}")
     cursor = start_seq
     if page_token:
@@ -244,8 +238,8 @@ def feedback_items(hash_feedbacks: list[dict], *, now: dt.datetime) -> list[Feed
     return items
 
 
-def submit_feedback(session: Session, partner_id: int, hash_feedbacks: list[dict], *,
-                    idempotency_key: str | None = None, idempotency_ttl: int = 24 * 3600,
+def submit_feedback(session: Session, idempotency_policy: IdempotencyPolicy, partner_id: int,
+                    hash_feedbacks: list[dict], *, idempotency_key: str | None = None,
                     now: dt.datetime | None = None) -> dict:
     """Record SubmitFeedback; answer per hash like /v1/feedback does per item.
 
@@ -253,21 +247,23 @@ def submit_feedback(session: Session, partner_id: int, hash_feedbacks: list[dict
     """
     now = now or utcnow()
     items = feedback_items(hash_feedbacks, now=now)
-    body, _ = feedback.submit_feedback(session, partner_id, items, idempotency_key=idempotency_key,
-                                       idempotency_ttl=idempotency_ttl, now=now)
+    body, _ = feedback.submit_feedback(session, idempotency_policy, partner_id, items,
+                                       idempotency_key=idempotency_key, now=now)
     return {"count": len(items),
             "hashFeedbacks": [{"hashValue": item.signal.value, "status": result["status"]}
                               for item, result in zip(items, body["results"], strict=True)]}
 
 
-def submit_hashes(session: Session, policy: CasePolicy, partner_id: int, hash_records: list[dict],
-                  *, now: dt.datetime | None = None) -> dict:
+def submit_hashes(session: Session, signers: Signers, idempotency_policy: IdempotencyPolicy,
+                  partner_id: int, hash_records: list[dict], *, idempotency_key: str | None = None,
+                  now: dt.datetime | None = None) -> dict:
     """Record SubmitHashes as one platform case, with each record's CSPFeedbacks as the
-    partner's verdict on its own hash, in one transaction.
+    partner's verdict on its own hash, in one transaction. With an idempotency key, the
+    same request again returns the first answer.
 
     An ImagePDQ needs its quality as a tag `quality:NN` (StopNCII has no field for it and
     we refuse PDQs below quality 50). `lastModtimestamp` (unix seconds) dates the feedback.
-    Raises InvalidSignal, InvalidInput.
+    Raises InvalidSignal, InvalidInput, Conflict (Idempotency-Key reused).
     """
     now = now or utcnow()
     signals, items = [], []
@@ -292,14 +288,21 @@ def submit_hashes(session: Session, policy: CasePolicy, partner_id: int, hash_re
                                "same hash", code="duplicate_item", indexes=[seen[signal.key], index])
     if items:
         feedback.check_items(items, now=now)
-    with write_transaction(session):
-        opened, added = platform_cases.open_platform_case(session, policy, partner_id, signals)
+
+    def write() -> dict:
+        opened, added = platform_cases.open_platform_case(session, signers, partner_id, signals)
         if items:
             feedback.record_items(session, partner_id, items)
-    ids = {link.signal.key: link.record_id for link in opened.links}
-    return {"count": len(signals), "addedToFeed": len(added),
-            "hashRecords": [{"signalType": TYPES[s.type], "hashValue": s.value,
-                             "caseNumber": ids[s.key]} for s in signals]}
+        ids = {link.signal.key: link.record_id for link in opened.links}
+        return {"count": len(signals), "addedToFeed": len(added),
+                "hashRecords": [{"signalType": TYPES[s.type], "hashValue": s.value,
+                                 "caseNumber": ids[s.key]} for s in signals]}
+
+    body, _ = idempotency.write_once(
+        session, idempotency_policy, scope=f"stopncii-hashes:{partner_id}", key=idempotency_key,
+        request=hash_records, write=write, codec=idempotency.PLAIN_JSON)
+    return body
+
 
 
 def _verdict(value: str, where: str) -> str:

@@ -65,8 +65,10 @@ from itertools import combinations
 
 import numpy as np
 
+from federation.rules import PDQ_MATCH_DISTANCE
+
 PDQ_BITS = 256
-PDQ_MAX_DISTANCE = 31
+PDQ_MAX_DISTANCE = PDQ_MATCH_DISTANCE
 MAX_BYTES_PER_HASH = 128
 _WORDS = PDQ_BITS // 64
 

@@ -27,17 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, PHASH_MATCH_DISTANCE
 from partners.hashing import FileHashes, PhotoHashes
 from partners.index import PDQ_MAX_DISTANCE, PDQIndex, PHashIndex, pdq_words, phash_values
 
-SIGNAL_PATTERNS = {
-    "pdq": re.compile(r"[0-9a-f]{64}"),
-    "phash": re.compile(r"[0-9a-f]{16}"),
-    "md5": re.compile(r"[0-9a-f]{32}"),
-    "sha256": re.compile(r"[0-9a-f]{64}"),
-}
-MIN_PDQ_QUALITY = 50
-PHASH_MAX_DISTANCE = 8
+SIGNAL_PATTERNS = {kind: re.compile(rf"[0-9a-f]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
+PHASH_MAX_DISTANCE = PHASH_MATCH_DISTANCE
 
 
 @dataclass(frozen=True, slots=True)

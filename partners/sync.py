@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.crypto.errors import CryptoError, SignatureError
-from federation.crypto.keys import REVOKED, KeySet, verify_entry
+from federation.crypto.keys import KeySet, KeyStatus, verify_entry
 from partners.client import FederationClient, FeedError
 from partners.store import LocalStore
 
@@ -115,7 +115,7 @@ def trust(client: FederationClient, store: LocalStore, kid: str) -> None:
     published = {k.get("kid"): k for k in client.keys().get("keys", [])}
     if kid not in published:
         raise SyncError(f"the federation does not publish a key {kid!r}")
-    if published[kid].get("status") == REVOKED:
+    if published[kid].get("status") == KeyStatus.REVOKED:
         raise SyncError(f"key {kid!r} is revoked")
     KeySet.from_jwks({"keys": [published[kid]]})  # validates the JWK (thumbprint, curve)
     store.trust(kid, published[kid]["x"], _now())
@@ -135,7 +135,7 @@ def _keyset(client: FederationClient, store: LocalStore, trust_new: bool) -> tup
         if kid in pinned:
             if pinned[kid] != jwk["x"]:
                 raise SyncError(f"key {kid} is published with a different public key than pinned")
-        elif (not pinned or trust_new) and jwk["status"] != REVOKED:
+        elif (not pinned or trust_new) and jwk["status"] != KeyStatus.REVOKED:
             store.trust(kid, jwk["x"], _now())
             newly.append(kid)
     allowed = set(store.trusted_keys())

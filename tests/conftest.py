@@ -130,11 +130,6 @@ def session(app, engine, clean_database):
 
 
 @pytest.fixture
-def policy(app):
-    return app.extensions["federation.case_policy"]
-
-
-@pytest.fixture
 def clean_database(app):
     yield
     from federation.models import Base

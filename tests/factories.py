@@ -42,11 +42,11 @@ def add_partner(app, name: str | None = None, scopes: str = "feed:read feedback:
     """Onboard a partner straight through the service; return its bearer token."""
     from sqlalchemy.orm import Session
 
-    from federation import partners
+    from federation import partner_registry
 
     with Session(app.extensions["federation.db"].engine) as session:
-        issued = partners.add_partner(session, name or f"p{secrets.token_hex(4)}",
-                                      partners.parse_scopes(scopes), display_name)
+        issued = partner_registry.add_partner(session, name or f"p{secrets.token_hex(4)}",
+                                      partner_registry.parse_scopes(scopes), display_name)
         session.commit()
         return issued.token
 
@@ -94,7 +94,6 @@ def set_organisation_status(app, name: str, status: str) -> None:
 
 def reset_guess_counter(app) -> None:
     """Forget the app's failed-guess counts (they live in the session-wide app's memory)."""
-    from federation.ratelimit import MemoryCounter
+    from federation.services import init_services
 
-    counter = app.extensions["federation.guess_counter"]
-    app.extensions["federation.guess_counter"] = MemoryCounter(counter.limit, app.config["PEPPER_BYTES"])
+    init_services(app)  # made afresh from config: new, empty counters

@@ -1,40 +1,37 @@
 """The HTTP API: flask-smorest, OpenAPI at /openapi.json, interactive docs at /docs.
 
-`blp.arguments` takes schema instances, built once at import: given a class, webargs
-builds the schema (and its nested ones) again on every request.
+Every blueprint is an `ApiBlueprint` (federation/api/blueprint.py). `blp.arguments`
+takes schema instances, built once at import: given a class, webargs builds the schema
+(and its nested ones) again on every request.
 """
 from __future__ import annotations
 
+import http
 from pathlib import Path
 
-from flask import Flask, request, send_from_directory
+from flask import Flask, send_from_directory
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 
-from federation.errors import FederationError
-
-_JSON_TYPES = ("application/json",)
-
-
-class UnsupportedMediaType(FederationError):
-    status = 415
-    code = "unsupported_media_type"
-    title = "Send JSON (Content-Type: application/json); files and forms are never accepted"
+from federation.api.problems import PROBLEM_TYPE, ProblemSchema
 
 
-def require_json_body() -> None:
-    """before_request of every API blueprint (attach it where the blueprint is made): a body must be JSON, never a file or a form.
+class FederationApi(Api):
+    """flask-smorest's Api, documenting its default error responses as we send them:
+    RFC 9457 problem+json, not flask-smorest's own error shape."""
 
-    Runs before anything reads the body, so a multipart image upload is refused
-    without being parsed or stored (DESIGN invariant 1).
-    """
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype not in _JSON_TYPES:
-        raise UnsupportedMediaType()
+    ERROR_SCHEMA = ProblemSchema
 
-
-def client_key() -> str:
-    """The requesting client, for rate-limit counting: its address (after
-    FEDERATION_PROXY_HOPS has unwrapped trusted proxies). Counters HMAC it before storing."""
-    return f"ip:{request.remote_addr}"
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
 def init_api(app: Flask) -> None:
@@ -47,7 +44,7 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
-    api = Api(app)
+    api = FederationApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme(
         "stopncii_function_key", {"type": "apiKey", "in": "header", "name": "x-functions-key"})

@@ -1,12 +1,11 @@
 """The person's endpoints. Reference and PIN travel in POST bodies only (never URLs)."""
 from __future__ import annotations
 
-from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from federation import cases, idempotency
-from federation.api import client_key, require_json_body
+from federation import cases
+from federation.api.auth import PUBLIC
+from federation.api.blueprint import ApiBlueprint
 from federation.api.schemas import (
     CaseCreateSchema,
     CaseCredentialsSchema,
@@ -15,27 +14,25 @@ from federation.api.schemas import (
 )
 from federation.db import db
 from federation.ratelimit import guard
+from federation.services import services
 from federation.signals import parse_signal
+from federation.web import client_key
 
-blp = Blueprint("cases", __name__, url_prefix="/v1/cases",
-                description="Report once, check status, withdraw")
-blp.before_request(require_json_body)
-
-
-def _policy() -> cases.CasePolicy:
-    return current_app.extensions["federation.case_policy"]
+blp = ApiBlueprint("cases", __name__, access=PUBLIC, url_prefix="/v1/cases",
+                   description="Report once, check status, withdraw")
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 @blp.route("")
 class CaseCollection(MethodView):
     @blp.arguments(CaseCreateSchema())
     @blp.response(201, CaseReceiptSchema)
-    @blp.alt_response(409, description="Idempotency-Key reused with a different body")
     @blp.alt_response(415, description="Not JSON")
     @blp.alt_response(422, description="Not valid")
     @blp.alt_response(429, description="Too many referral codes that did not work from here; "
                                        "send the report without the code, or see Retry-After")
-    def post(self, body):
+    @blp.idempotent
+    def post(self, body, idempotency_key):
         """Report: open a case with the hashes made on the person's device.
 
         With a `referral_code` from a safety organisation's link, and only with
@@ -46,54 +43,54 @@ class CaseCollection(MethodView):
         response returns the same case instead of a second one. The retry's answer has
         `pin` null and `pin_sealed` set: open it with the same key (see README).
         """
-        key = request.headers.get("Idempotency-Key")
+        app = services()
         signals = [parse_signal(s["type"], s["value"], s["quality"]) for s in body["signals"]]
-        consent = cases.Consent(**body["consent"])
         code = body["referral_code"]
-        counter = current_app.extensions["federation.guess_counter"]
         if code is not None:
-            guard(counter, client_key())
+            guard(app.referral_guesses, client_key())
         receipt = cases.create_case(
-            db.session, _policy(), signals, consent, referral_code=code,
-            share_with_referrer=body["share_with_referrer"],
-            idempotency_key=idempotency.check_key(key) if key is not None else None)
+            db.session, app.pins, app.signers, app.idempotency, signals, cases.Consent(**body["consent"]),
+            referrals_policy=app.referrals, referral_code=code,
+            share_with_referrer=body["share_with_referrer"], idempotency_key=idempotency_key)
         if receipt.referral and not receipt.referral.applied and not receipt.replayed:
-            counter.record_failure(client_key())
-        return receipt, 201, {"Cache-Control": "no-store",
-                              **({"Idempotent-Replayed": "true"} if receipt.replayed else {})}
+            app.referral_guesses.record_failure(client_key())
+        return receipt, 201, {**_NO_STORE, **({"Idempotent-Replayed": "true"} if receipt.replayed else {})}
+
+
+_CREDENTIAL_ERRORS = [
+    (404, "No case matches this reference and PIN"),
+    (429, "Locked after repeated wrong PINs; see Retry-After"),
+]
+
+
+def _person_action(handler):
+    """Document the answers every reference-and-PIN action shares."""
+    for status, description in _CREDENTIAL_ERRORS:
+        handler = blp.alt_response(status, description=description)(handler)
+    return blp.response(200, CaseStatusSchema)(blp.arguments(CaseCredentialsSchema())(handler))
 
 
 @blp.route("/status")
 class CaseStatus(MethodView):
-    @blp.arguments(CaseCredentialsSchema())
-    @blp.response(200, CaseStatusSchema)
-    @blp.alt_response(404, description="No case matches this reference and PIN")
-    @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")
+    @_person_action
     def post(self, body):
         """The case's status, for the person holding its reference and PIN."""
-        return cases.case_status(db.session, _policy(), body["reference"], body["pin"]), 200, \
-            {"Cache-Control": "no-store"}
+        return cases.case_status(db.session, services().pins, body["reference"], body["pin"]), 200, _NO_STORE
 
 
 @blp.route("/withdraw")
 class CaseWithdraw(MethodView):
-    @blp.arguments(CaseCredentialsSchema())
-    @blp.response(200, CaseStatusSchema)
-    @blp.alt_response(404, description="No case matches this reference and PIN")
-    @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")
+    @_person_action
     def post(self, body):
         """Withdraw the case: every platform is told to delete its hashes."""
-        return cases.withdraw_case(db.session, _policy(), body["reference"], body["pin"]), 200, \
-            {"Cache-Control": "no-store"}
+        app = services()
+        return cases.withdraw_case(db.session, app.pins, app.signers, body["reference"], body["pin"]), \
+            200, _NO_STORE
 
 
 @blp.route("/stop-sharing")
 class CaseStopSharing(MethodView):
-    @blp.arguments(CaseCredentialsSchema())
-    @blp.response(200, CaseStatusSchema)
-    @blp.alt_response(404, description="No case matches this reference and PIN")
-    @blp.alt_response(429, description="Locked after repeated wrong PINs; see Retry-After")
+    @_person_action
     def post(self, body):
         """Stop sharing the case's progress with the organisation that referred it, at once."""
-        return cases.stop_sharing(db.session, _policy(), body["reference"], body["pin"]), 200, \
-            {"Cache-Control": "no-store"}
+        return cases.stop_sharing(db.session, services().pins, body["reference"], body["pin"]), 200, _NO_STORE

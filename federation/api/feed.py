@@ -6,17 +6,20 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from federation import feed
-from federation.api import require_json_body
-from federation.api.auth import PartnerBlueprint
+from federation.api.auth import PARTNER
+from federation.api.blueprint import ApiBlueprint
 from federation.db import db
 
-blp = PartnerBlueprint("feed", __name__, url_prefix="/v1", description="The signed hash feed")
-blp.before_request(require_json_body)
+blp = ApiBlueprint("feed", __name__, access=PARTNER, url_prefix="/v1", description="The signed hash feed")
+
+
+MAX_SEQ = 2**63 - 1  # a BIGINT
 
 
 class FeedQuery(Schema):
-    after = fields.Integer(load_default=0, strict=False, validate=validate.Range(min=0),
-                           metadata={"description": "the last seq you applied (0 to start)"})
+    after = fields.Integer(load_default=0, strict=False, validate=validate.Range(min=0, max=MAX_SEQ),
+                           metadata={"description": "the last seq you applied (0 to start); "
+                                                    "past the newest entry: 400 checkpoint_ahead"})
     limit = fields.Integer(load_default=feed.DEFAULT_PAGE,
                            validate=validate.Range(min=1, max=feed.MAX_PAGE))
 
@@ -40,19 +43,19 @@ class FeedPageSchema(Schema):
     has_more = fields.Boolean(required=True)
 
 
-@blp.route("/feed", scope="feed:read")
+@blp.route("/feed", needs="feed:read")
 class Feed(MethodView):
     @blp.arguments(FeedQuery(), location="query")
-    @blp.doc(security=[{"bearer": []}])
     @blp.response(200, FeedPageSchema)
     @blp.alt_response(304, description="Not modified (If-None-Match)")
-    @blp.alt_response(401, description="No or invalid token")
-    @blp.alt_response(403, description="Suspended, or no feed:read scope")
+    @blp.alt_response(400, description="`after` is past the newest entry (checkpoint_ahead, with `head`)")
     def get(self, query):
-        """A page of entries with seq > after, in order. Full pages are immutable."""
+        """A page of entries with seq > after, in order. Full pages never change (same ETag)."""
         page = feed.read_page(db.session, query["after"], query["limit"])
         etag = page.etag
-        cache = ("public, max-age=31536000, immutable" if page.immutable else "no-cache")
+        # Pages carry hashes and answer a credential: never stored by a shared cache
+        # (federation.web.secure_headers makes every authenticated answer no-store).
+        cache = "private, no-store"
         if request.if_none_match.contains(etag):
             return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": cache})
         # The body is assembled from stored bytes, so it bypasses schema serialisation.

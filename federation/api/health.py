@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from federation.api.auth import PUBLIC
+from federation.api.blueprint import ApiBlueprint
 from federation.db import db
 from federation.errors import FederationError
 
-blp = Blueprint("health", __name__, description="Liveness and readiness")
+blp = ApiBlueprint("health", __name__, access=PUBLIC, description="Liveness and readiness")
 
 
 class NotReady(FederationError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, json, request
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from federation.errors import FederationError, LockedOut, Unauthorized
@@ -28,6 +29,17 @@ _HTTP_CODES = {
     422: "invalid_input",
     429: "too_many_requests",
 }
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error of the API is sent (documentation only)."""
+
+    type = fields.String(required=True, metadata={"description": "urn:federation:problem:<code>"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    code = fields.String(required=True, metadata={"description": "stable, machine-readable"})
+    detail = fields.String()
+    errors = fields.Dict(metadata={"description": "per field, what is wrong (validation errors)"})
 
 
 def problem(status: int, code: str, title: str, detail: str | None = None, **extra) -> Response:

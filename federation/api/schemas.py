@@ -10,7 +10,7 @@ from federation.signals import HEX_LENGTHS
 # Bounds on every string: nothing a person types is stored except on purpose.
 _REFERENCE = fields.String(required=True, validate=validate.Length(1, 40),
                            metadata={"example": "7KQ2-M9XD-4RTW"})
-_PIN = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{8}$", error="a PIN is 8 digits"),
+_PIN = fields.String(required=True, validate=validate.Regexp(r"[0-9]{8}\Z", error="a PIN is 8 digits"),
                      metadata={"example": "12345678"})
 
 # Lengths are checked per type by federation.signals (code `invalid_signal`), so a hash

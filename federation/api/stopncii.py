@@ -3,52 +3,26 @@ Meta's `threatexchange` client speaks (field names, enum values, headers, paging
 
 Credentials are the two headers StopNCII clients send, `x-functions-key` and
 `Ocp-Apim-Subscription-Key`, issued per partner by `federation partners stopncii-keys`.
-Like PartnerBlueprint, a route here cannot be registered without naming its scope.
+Like every authenticated blueprint, a route here cannot be registered without naming the
+scope it needs (federation/api/blueprint.py).
 """
 from __future__ import annotations
 
-import functools
-
-from flask import current_app, g, request
+from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from federation import idempotency, partners, stopncii
-from federation.api import require_json_body
+from federation import stopncii
+from federation.api.auth import STOPNCII
+from federation.api.blueprint import ApiBlueprint
 from federation.cases import MAX_SIGNALS
 from federation.db import db
 from federation.errors import InvalidInput
 from federation.feedback import MAX_ITEMS
+from federation.services import services
 
-
-class StopNCIIBlueprint(Blueprint):
-    def route(self, rule, *, scope: str | None = None, **options):
-        if scope not in partners.SCOPES:
-            raise TypeError(f"StopNCII route {rule!r} must name its scope, one of {sorted(partners.SCOPES)}")
-        register = super().route(rule, **options)
-
-        def decorate(view):
-            view.decorators = [*getattr(view, "decorators", ()), _require_keys(scope)]
-            return register(view)
-        return decorate
-
-
-def _require_keys(scope: str):
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapper(*args, **kwargs):
-            g.partner = stopncii.authenticate(db.session, request.headers.get("x-functions-key"),
-                                              request.headers.get("Ocp-Apim-Subscription-Key"), scope)
-            return view(*args, **kwargs)
-        return wrapper
-    return decorator
-
-
-blp = StopNCIIBlueprint("stopncii", __name__, url_prefix="/stopncii/v1",
-                        description="StopNCII-compatible endpoints for threatexchange and HMA")
-blp.before_request(require_json_body)
-_SECURITY = [{"stopncii_function_key": [], "stopncii_subscription_key": []}]
+blp = ApiBlueprint("stopncii", __name__, access=STOPNCII, url_prefix="/stopncii/v1",
+                   description="StopNCII-compatible endpoints for threatexchange and HMA")
 
 
 class _Compatible(Schema):
@@ -106,54 +80,43 @@ def _check_count(body: dict, items: str) -> None:
                                     code="count_mismatch")
 
 
-def _policy():
-    return current_app.extensions["federation.case_policy"]
-
-
-@blp.route("/FetchHashes", scope="feed:read")
+@blp.route("/FetchHashes", needs="feed:read")
 class FetchHashes(MethodView):
     @blp.arguments(FetchHashesQuery(), location="query")
-    @blp.doc(security=_SECURITY)
     @blp.response(200)
     @blp.alt_response(400, description="nextPageToken forged or expired, or startTimestamp ahead")
-    @blp.alt_response(401, description="Keys missing or not valid")
-    @blp.alt_response(403, description="Suspended, or no feed:read scope")
     def get(self, query):
         """Snapshots of the ImagePDQ and VideoMD5 hashes changed after startTimestamp."""
-        return stopncii.fetch_hashes(db.session, _policy().pepper,
+        return stopncii.fetch_hashes(db.session, services().pepper,
                                      start_timestamp=query["startTimestamp"],
                                      page_size=query["pageSize"], page_token=query["nextPageToken"]), \
             200, {"Cache-Control": "no-store"}
 
 
-@blp.route("/SubmitFeedback", scope="feedback:write")
+@blp.route("/SubmitFeedback", needs="feedback:write")
 class SubmitFeedback(MethodView):
     @blp.arguments(SubmitFeedbackSchema())
-    @blp.doc(security=_SECURITY)
     @blp.response(200)
-    @blp.alt_response(401, description="Keys missing or not valid")
-    @blp.alt_response(403, description="Suspended, or no feedback:write scope")
-    @blp.alt_response(409, description="Idempotency-Key reused with a different body")
     @blp.alt_response(422, description="Not valid: nothing is recorded")
-    def post(self, body):
+    @blp.idempotent
+    def post(self, body, idempotency_key):
         """Verdicts on hashes (by hashValue alone, as StopNCII sends them)."""
         _check_count(body, "hashFeedbacks")
-        key = request.headers.get("Idempotency-Key")
-        return stopncii.submit_feedback(
-            db.session, g.partner.id, body["hashFeedbacks"],
-            idempotency_key=idempotency.check_key(key) if key is not None else None,
-            idempotency_ttl=_policy().idempotency_ttl)
+        return stopncii.submit_feedback(db.session, services().idempotency, g.partner.id,
+                                        body["hashFeedbacks"], idempotency_key=idempotency_key)
 
 
-@blp.route("/SubmitHashes", scope="signals:write")
+@blp.route("/SubmitHashes", needs="signals:write")
 class SubmitHashes(MethodView):
     @blp.arguments(SubmitHashesSchema())
-    @blp.doc(security=_SECURITY)
     @blp.response(200)
-    @blp.alt_response(401, description="Keys missing or not valid")
-    @blp.alt_response(403, description="Suspended, or no signals:write scope")
     @blp.alt_response(422, description="Not valid: nothing is recorded")
-    def post(self, body):
-        """Hashes the platform found, recorded as a platform case; new ones enter the feed."""
+    @blp.idempotent
+    def post(self, body, idempotency_key):
+        """Hashes the platform found, recorded as a platform case; new ones enter the feed.
+
+        Send an `Idempotency-Key` so a retry is not a second case."""
         _check_count(body, "hashRecords")
-        return stopncii.submit_hashes(db.session, _policy(), g.partner.id, body["hashRecords"])
+        app = services()
+        return stopncii.submit_hashes(db.session, app.signers, app.idempotency, g.partner.id,
+                                      body["hashRecords"], idempotency_key=idempotency_key)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from federation import signing_keys
+from federation.api.auth import PUBLIC
+from federation.api.blueprint import ApiBlueprint
 from federation.db import db
 
-blp = Blueprint("wellknown", __name__, url_prefix="/.well-known", description="Public keys")
+blp = ApiBlueprint("wellknown", __name__, access=PUBLIC, url_prefix="/.well-known", description="Public keys")
 
 
 @blp.route("/federation-keys")

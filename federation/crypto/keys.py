@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -33,8 +34,13 @@ _NONCE_BYTES = 12
 _SEALED_BYTES = 1 + _NONCE_BYTES + KEY_BYTES + 16
 _AAD_LABEL = b"federation-signing-key\x00"
 
-ACTIVE, RETIRED, REVOKED = "active", "retired", "revoked"
-STATUSES = frozenset({ACTIVE, RETIRED, REVOKED})
+class KeyStatus(StrEnum):
+    """A signing key's state, as published in the JWKS."""
+
+    ACTIVE = "active"
+    RETIRED = "retired"  # signs nothing new; what it signed still verifies
+    REVOKED = "revoked"  # nothing it signed is trusted any more
+
 # RFC 9864 deprecates "EdDSA" for the fully specified "Ed25519"; we publish "EdDSA" (what
 # today's JOSE libraries expect) and accept both so a later switch breaks no partner.
 _ALGS = frozenset({"EdDSA", "Ed25519"})
@@ -124,9 +130,9 @@ def public_jwk(kid: str, public_raw: bytes, status: str,
     Raises ValueError for an unknown status, naive datetimes, an active key with an end
     (``exp`` is absent while a key is active), or a retired/revoked key without one.
     """
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {sorted(STATUSES)}")
-    if (status == ACTIVE) != (not_after is None):
+    if status not in set(KeyStatus):
+        raise ValueError(f"status must be one of {sorted(KeyStatus)}")
+    if (status == KeyStatus.ACTIVE) != (not_after is None):
         raise ValueError("not_after must be None exactly while the key is active")
     jwk: dict[str, Any] = {
         "kty": "OKP", "crv": "Ed25519", "x": b64u_encode(public_raw), "kid": kid,
@@ -201,7 +207,7 @@ class KeySet:
         or SignatureError (malformed or wrong signature); ValueError if ``at`` is naive.
         """
         key = self.get(kid)
-        if key.status == REVOKED:
+        if key.status == KeyStatus.REVOKED:
             raise KeyStatusError(f"key {kid!r} is revoked")
         if at is not None:
             moment = _epoch(at)
@@ -234,12 +240,12 @@ def _parse_jwk(jwk: Any, index: int) -> PublicKey:
     if jwk.get("kid") != key_id(public_raw):
         raise CryptoError(f"{where} has a kid that is not the thumbprint of its key")
     status = jwk.get("status")
-    if status not in STATUSES:
+    if status not in set(KeyStatus):
         raise CryptoError(f"{where} has an unknown status")
     not_before, not_after = jwk.get("nbf"), jwk.get("exp")
     if not _is_int(not_before):
         raise CryptoError(f"{where} needs an integer 'nbf'")
-    if (status == ACTIVE) != (not_after is None):
+    if (status == KeyStatus.ACTIVE) != (not_after is None):
         raise CryptoError(f"{where}: 'exp' must be present exactly when the key is not active")
     if not_after is not None and (not _is_int(not_after) or not_after < not_before):
         raise CryptoError(f"{where} has an 'exp' that is not an integer at or after 'nbf'")

@@ -14,35 +14,6 @@ from federation.portal.text import LANGUAGE, page_text, script_text
 # navigation (location.replace), never an asset this site loads.
 DEFAULT_EXIT_URL = "https://www.bbc.co.uk/weather"
 
-# No inline script or style anywhere: the JSON text block is not executed, so it needs
-# no exception. blob: is only for thumbnails drawn from the person's own files.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' blob:",
-    "media-src 'self' blob:",
-    "worker-src 'self'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "require-trusted-types-for 'script'",
-    "trusted-types default",
-])
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    # Every page may show a reference or PIN once the script has run; none is worth caching.
-    "Cache-Control": "no-store",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-
 # The portal's own files: CSS, ES modules, the hashing worker.
 bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
@@ -59,12 +30,6 @@ def init_portal(app: Flask) -> None:
     app.register_blueprint(caseworker.bp)
 
 
-@bp.after_request
-def _secure(response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
-    return response
-
-
 def fill(template: str, **values) -> str:
     """A text with its {placeholders} filled (templates' counterpart of text.js `t`)."""
     for name, value in values.items():
@@ -72,37 +37,36 @@ def fill(template: str, **values) -> str:
     return template
 
 
-def _page(template: str, status: int = 200, **context) -> Response:
+def render_page(template: str, status: int = 200, **context) -> Response:
+    """A portal page (security headers are added to every response by federation.web)."""
     html = render_template(template, t=page_text(), script_text=script_text(), lang=LANGUAGE,
                            exit_url=current_app.config["PORTAL_EXIT_URL"], fill=fill, **context)
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return Response(html, status=status, mimetype="text/html")
 
 
 @bp.get("/")
 def start() -> Response:
-    return _page("start.html", page="start")
+    return render_page("start.html", page="start")
 
 
 @bp.get("/under-18")
 def minors() -> Response:
-    return _page("minors.html", page="minors")
+    return render_page("minors.html", page="minors")
 
 
 @bp.get("/report")
 def report() -> Response:
-    return _page("report.html", page="report")
+    return render_page("report.html", page="report")
 
 
 @bp.get("/status")
 def status() -> Response:
-    return _page("status.html", page="status")
+    return render_page("status.html", page="status")
 
 
 @bp.get("/withdraw")
 def withdraw() -> Response:
-    return _page("withdraw.html", page="withdraw")
+    return render_page("withdraw.html", page="withdraw")
 
 
 def render_error(status: int, code: str, title: str) -> Response:
@@ -112,4 +76,4 @@ def render_error(status: int, code: str, title: str) -> Response:
     """
     text = page_text()
     heading = text["error_title_404"] if status == 404 else text["error_title_other"]
-    return _page("error.html", status=status, page="error", heading=heading, code=code)
+    return render_page("error.html", status=status, page="error", heading=heading, code=code)

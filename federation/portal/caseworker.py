@@ -12,17 +12,17 @@ Plain server-rendered forms. What protects them:
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, redirect, request, url_for
+from flask import Blueprint, Response, g, redirect, request, url_for
 
 from federation import caseworker_sessions, referral_reports, referrals
-from federation.api.referrals import referral_link
-from federation.caseworker_sessions import CsrfRefused, SessionPolicy
-from federation.db import db
+from federation.caseworker_sessions import CsrfRefused
+from federation.db import db, end_read
 from federation.errors import FederationError
 from federation.models import Caseworker
 from federation.organisations import Actor
-from federation.portal import SECURITY_HEADERS
-from federation.portal import _page as render_page
+from federation.portal import render_page
+from federation.services import services
+from federation.web import referral_link
 
 COOKIE = "federation_caseworker"
 COOKIE_PATH = "/caseworker"
@@ -53,7 +53,6 @@ def _same_site_forms_only() -> None:
 
 @bp.after_request
 def _secure(response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
     # With no-referrer, Chromium sends `Origin: null` on form posts, and a same-origin
     # post could not be told from a sandboxed cross-site one. same-origin still sends no
     # Referer to any other site. (The person's pages keep no-referrer.)
@@ -108,8 +107,9 @@ def make_referral() -> Response:
         return _to_sign_in()
     caseworker_sessions.check_csrf(signed_in, request.form.get("csrf_token"))
     caseworker = db.session.get(Caseworker, signed_in.caseworker_id)
-    issued = referrals.create_referral(db.session, current_app.extensions["federation.referral_policy"],
-                                       Actor(caseworker.organisation, caseworker))
+    actor = Actor(caseworker.organisation, caseworker)
+    end_read(db.session)
+    issued = referrals.create_referral(db.session, services().referrals, actor)
     # The slip is this POST's answer (no-store), not a page to come back to: the code is
     # shown once and never put in a URL of ours other than the link itself.
     return _render("caseworker_slip.html", status=201, signed_in=signed_in, referral=issued,
@@ -118,13 +118,9 @@ def make_referral() -> Response:
 
 def _signed_in() -> caseworker_sessions.SignedIn | None:
     if "caseworker" not in g:
-        g.caseworker = caseworker_sessions.resume(db.session, _policy(), request.cookies.get(COOKIE))
+        g.caseworker = caseworker_sessions.resume(db.session, services().caseworker_sessions,
+                                                  request.cookies.get(COOKIE))
     return g.caseworker
-
-
-def _policy() -> SessionPolicy:
-    config = current_app.config
-    return SessionPolicy(int(config["CASEWORKER_IDLE_SECONDS"]), int(config["CASEWORKER_SESSION_MAX_SECONDS"]))
 
 
 def _to_sign_in() -> Response:
@@ -137,8 +133,8 @@ def _to_sign_in() -> Response:
 
 def _render(template: str, status: int = 200, **context) -> Response:
     return render_page(template, status=status, page="caseworker",
-                       idle_minutes=int(current_app.config["CASEWORKER_IDLE_SECONDS"]) // 60,
-                       ttl_days=int(current_app.config["REFERRAL_TTL_DAYS"]), date=format_date, **context)
+                       idle_minutes=services().caseworker_sessions.idle_seconds // 60,
+                       ttl_days=services().referrals.ttl_days, date=format_date, **context)
 
 
 def format_date(value) -> str:

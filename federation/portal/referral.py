@@ -14,26 +14,20 @@ redact it (federation/log_redaction.py), and the page sends no Referer (no-refer
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from federation import referrals
 from federation.db import db
-from federation.portal import SECURITY_HEADERS
-from federation.portal import _page as render_page
-from federation.api import client_key
+from federation.portal import render_page
+from federation.services import services
+from federation.web import client_key
 
 bp = Blueprint("portal_referral", __name__)
 
 
-@bp.after_request
-def _secure(response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
-    return response
-
-
 @bp.get("/r/<code>")
 def landing(code: str) -> Response:
-    counter = current_app.extensions["federation.guess_counter"]
+    counter = services().referral_guesses
     key = client_key()
     wait = counter.retry_after(key)
     if wait:
@@ -41,8 +35,7 @@ def landing(code: str) -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
     try:
-        organisation = referrals.check_code(db.session, current_app.extensions["federation.referral_policy"],
-                                            code)
+        organisation = referrals.check_code(db.session, services().referrals, code)
     except referrals.ReferralUnusable:
         counter.record_failure(key)
         return render_page("report.html", page="report", referral_problem="unusable")

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from federation.api.org_auth import OrganisationBlueprint
 from federation.models import AuditEvent, Referral
 from tests.factories import (
     add_organisation,
@@ -338,14 +337,6 @@ def test_a_revoked_caseworker_is_refused(client, app, org):
     refused = client.post("/v1/referrals", json={}, headers=bearer(org["sam"]))
     assert refused.status_code == 401 and refused.get_json()["code"] == "invalid_token"
     assert client.post("/v1/referrals", json={}, headers=bearer(org["token"])).status_code == 201
-
-
-def test_a_route_must_name_its_permission():
-    blueprint = OrganisationBlueprint("probe", __name__)
-    with pytest.raises(TypeError, match="must name its permission"):
-        blueprint.route("/x")
-    with pytest.raises(TypeError, match="must name its permission"):
-        blueprint.route("/x", permission="referrals:delete")
 
 
 def test_organisation_counts_identify_no_case(client, app, org):

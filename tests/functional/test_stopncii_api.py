@@ -257,10 +257,10 @@ def test_keys_must_both_be_right_and_belong_together(app, client, headers):
 
 
 def test_suspended_partner_is_refused(app, client, headers):
-    from federation import partners
+    from federation import partner_registry
 
     with Session(app.extensions["federation.db"].engine) as session:
-        partners.set_status(session, "acme", "suspended")
+        partner_registry.set_status(session, "acme", "suspended")
         session.commit()
     assert fetch(client, headers).get_json()["code"] == "partner_suspended"
 

@@ -3,7 +3,7 @@ import hmac
 
 from nacl.bindings import crypto_pwhash_str_verify
 
-from federation.cases import CasePolicy
+from federation.case_access import PinPolicy
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_encode
 
@@ -57,5 +57,5 @@ def test_same_pin_hashes_differently_each_time():
 
 
 def test_lock_grows_and_is_capped():
-    policy = CasePolicy(pepper=PEPPER, kek=PEPPER, lock_base_seconds=60, lock_max_seconds=3600)
+    policy = PinPolicy(pepper=PEPPER, lock_base_seconds=60, lock_max_seconds=3600)
     assert [policy.lock_seconds(n) for n in (1, 2, 3, 7, 50)] == [60, 120, 240, 3600, 3600]
