@@ -104,10 +104,7 @@ def serve(app, bind: str, workers: int | None, front: str, no_migrate: bool, dem
     if nginx_binary is None:
         run_gunicorn(app, bind=bind, workers=workers)
         return
-    # Behind nginx the client's address is the one nginx appends to X-Forwarded-For.
-    served = create_app({"PROXY_HOPS": int(app.config["PROXY_HOPS"]) + 1})
-    served.extensions["federation.db"].engine.dispose()
-    run_behind_nginx(served, bind=bind, workers=workers, nginx_binary=nginx_binary)
+    run_behind_nginx(app, bind=bind, workers=workers, nginx_binary=nginx_binary)
 
 
 @main.command("front-config")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import socket
 import time
 
@@ -129,3 +130,16 @@ def test_logs_hold_no_client_address_referral_code_or_secret(tmp_path, test_conf
     for secret in (code, code.replace("-", ""), receipt["reference"], receipt["reference"].replace("-", ""),
                    receipt["pin"]):
         assert secret not in logs
+
+
+def test_behind_nginx_each_client_is_counted_by_its_own_address(tmp_path, test_config, clean_database):
+    """Rate limits count per client address: behind nginx the app must see the address
+    nginx saw (not nginx's socket, not a header the client wrote)."""
+    nginx_or_skip()
+    with serve(tmp_path, test_config, {"FEDERATION_WORKERS": "1", "FEDERATION_REFERRAL_GUESS_LIMIT": "3"}) as served:
+        guesses = [served.request("GET", f"/r/{secrets.token_hex(6)}", source="127.0.0.2")[0] for _ in range(4)]
+        assert guesses == [200, 200, 200, 429]
+        spoofed = served.request("GET", f"/r/{secrets.token_hex(6)}", source="127.0.0.2",
+                                 headers={"X-Forwarded-For": "192.0.2.7"})[0]
+        assert spoofed == 429
+        assert served.request("GET", f"/r/{secrets.token_hex(6)}", source="127.0.0.3")[0] == 200
