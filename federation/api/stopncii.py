@@ -83,6 +83,54 @@ class SubmitFeedbackSchema(_Compatible):
                                 validate=validate.Length(1, MAX_ITEMS))
 
 
+# --- answers (documented; the bodies are dumped through these) ---------------------------
+
+class CSPFeedbackOutSchema(Schema):
+    feedbackValue = fields.String(required=True, metadata={"enum": sorted(set(stopncii.TO_FEEDBACK_VALUE.values()))})
+    tags = fields.List(fields.String(), required=True)
+    source = fields.String(required=True, metadata={"description": "the platform's display name"})
+
+
+class HashRecordOutSchema(Schema):
+    lastModtimestamp = fields.Integer(required=True, metadata={"description": "a feed position"})
+    signalType = fields.String(required=True, metadata={"enum": list(stopncii.TYPES.values())})
+    hashValue = fields.String(required=True)
+    hashStatus = fields.String(required=True, metadata={"enum": ["Active", "Withdrawn"]})
+    caseNumbers = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
+        "description": "record id -> Active or Withdrawn"})
+    CSPFeedbacks = fields.List(fields.Nested(CSPFeedbackOutSchema), required=True)
+
+
+class FetchHashesAnswerSchema(Schema):
+    count = fields.Integer(required=True)
+    nextPageToken = fields.String(required=True, allow_none=True)
+    nextSetTimestamp = fields.Integer(required=True)
+    hasMoreRecords = fields.Boolean(required=True)
+    hashRecords = fields.List(fields.Nested(HashRecordOutSchema), required=True)
+
+
+class HashFeedbackResultSchema(Schema):
+    hashValue = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["recorded", "already_recorded", "unknown_signal"]})
+
+
+class SubmitFeedbackAnswerSchema(Schema):
+    count = fields.Integer(required=True)
+    hashFeedbacks = fields.List(fields.Nested(HashFeedbackResultSchema), required=True)
+
+
+class SubmittedRecordSchema(Schema):
+    signalType = fields.String(required=True, metadata={"enum": list(stopncii.TYPES.values())})
+    hashValue = fields.String(required=True)
+    caseNumber = fields.String(required=True, metadata={"description": "the record id in our feed"})
+
+
+class SubmitHashesAnswerSchema(Schema):
+    count = fields.Integer(required=True)
+    addedToFeed = fields.Integer(required=True)
+    hashRecords = fields.List(fields.Nested(SubmittedRecordSchema), required=True)
+
+
 def _check_count(body: dict, items: str) -> None:
     if body["count"] != len(body[items]):
         raise InvalidInput(f"count is {body['count']} but {items} holds {len(body[items])}",
@@ -92,7 +140,7 @@ def _check_count(body: dict, items: str) -> None:
 @blp.route("/FetchHashes", needs="feed:read")
 class FetchHashes(MethodView):
     @blp.arguments(FetchHashesQuery(), location="query")
-    @blp.response(200)
+    @blp.response(200, FetchHashesAnswerSchema)
     @blp.alt_response(400, description="nextPageToken forged or expired")
     @blp.alt_response(409, description="startTimestamp is ahead of the feed (checkpoint_ahead)")
     def get(self, query):
@@ -106,7 +154,7 @@ class FetchHashes(MethodView):
 @blp.route("/SubmitFeedback", needs="feedback:write")
 class SubmitFeedback(MethodView):
     @blp.arguments(SubmitFeedbackSchema())
-    @blp.response(200)
+    @blp.response(200, SubmitFeedbackAnswerSchema)
     @blp.alt_response(422, description="Not valid: nothing is recorded")
     @blp.idempotent
     def post(self, body, idempotency_key):
@@ -119,7 +167,7 @@ class SubmitFeedback(MethodView):
 @blp.route("/SubmitHashes", needs="signals:write")
 class SubmitHashes(MethodView):
     @blp.arguments(SubmitHashesSchema())
-    @blp.response(200)
+    @blp.response(200, SubmitHashesAnswerSchema)
     @blp.alt_response(422, description="Not valid: nothing is recorded")
     @blp.idempotent
     def post(self, body, idempotency_key):
