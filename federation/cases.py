@@ -1,6 +1,6 @@
 """The person's case: report once, check status, withdraw.
 
-Services take a Session and plain values and raise domain exceptions (STYLE 3).
+Services take a Session and plain values and raise domain exceptions (docs/architecture.md).
 """
 from __future__ import annotations
 
@@ -118,8 +118,8 @@ def create_case(session: Session, pins: PinPolicy, signers: Signers, idempotency
     """
     if not (consent.adult and consent.depicted_or_acting_for and consent.share_with_platforms):
         raise InvalidInput("all three consent statements must be confirmed", code="consent_required")
+    check_signal_count(signals)  # as sent: the documented bound is on the list itself
     signals = dedupe(signals)
-    check_signal_count(signals)
     # The slow PIN hash runs before the transaction: on SQLite its BEGIN IMMEDIATE holds
     # the database's write lock. A retry that turns out to be a replay pays it for nothing.
     reference, pin = pins_module.new_reference(), pins_module.new_pin()

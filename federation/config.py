@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "ENV": "development",
     # SQLAlchemy URL; empty means SQLite at <instance>/federation.db.
     "DATABASE_URL": "",
-    # Request bodies above this are refused with 413 (DESIGN invariant 1).
+    # Request bodies above this are refused with 413 (docs/architecture.md, invariant 1).
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # Server-side secret mixed into PIN hashes and reference digests. base64url, 32 bytes.
     "PEPPER": "",

@@ -2,7 +2,7 @@
 
 Every write that changes the set of active signals takes the feed head lock
 (`lock_feed_head`) before it reads or changes a signal's `active` flag, and holds it to
-commit, so feed sequence numbers are handed out in commit order (DESIGN invariant 2):
+commit, so feed sequence numbers are handed out in commit order (docs/architecture.md, invariant 2):
 `SELECT ... FOR UPDATE` on the head row on PostgreSQL, taken as late as possible so that
 concurrent reports overlap in everything else; on SQLite the whole write transaction
 starts with `BEGIN IMMEDIATE`, which takes the database's single write lock before the

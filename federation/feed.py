@@ -1,7 +1,7 @@
 """The signed feed: an ordered, gap-free log of adds and deletes to the active set.
 
 Entries are appended inside the transaction that causes them, after the caller has
-taken the feed head lock, so sequence numbers follow commit order (DESIGN invariant 2).
+taken the feed head lock, so sequence numbers follow commit order (docs/architecture.md, invariant 2).
 Each entry is signed once, at append; serving splices the stored bytes into the page.
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ DEFAULT_PAGE = 1000
 
 
 class CheckpointAhead(FederationError):
-    status = 400
+    # 409: the position is well formed; it conflicts with the feed as it stands.
+    status = 409
     code = "checkpoint_ahead"
     title = "This position is ahead of the feed; it is not a checkpoint we issued"
 

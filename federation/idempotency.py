@@ -1,4 +1,4 @@
-"""Idempotency-Key handling (DESIGN invariant 6).
+"""Idempotency-Key handling (docs/architecture.md, invariant 6).
 
 A write sent again with the same key and the same body gets the first answer again;
 the same key with a different body is a 409. The record is written in the same

@@ -3,7 +3,7 @@
 A referral link (`/r/CODE`) is the one URL that carries a secret, by design: it is what a
 caseworker hands to a person. Access logs print request lines, so the HTTP servers'
 loggers get a filter that rewrites `/r/<code>` to `/r/[redacted]` before any handler
-formats the line. No other URL of ours carries a secret (DESIGN invariant 5).
+formats the line. No other URL of ours carries a secret (docs/architecture.md, invariant 5).
 """
 from __future__ import annotations
 

@@ -44,8 +44,8 @@ def create_platform_case(session: Session, signers: Signers, idempotency_policy:
     With an idempotency key, the same request again returns the first receipt.
     Raises InvalidInput (no or too many signals), Conflict (key reused).
     """
+    check_signal_count(signals)  # as sent: the documented bound is on the list itself
     signals = dedupe(signals)
-    check_signal_count(signals)
 
     def write() -> PlatformCaseReceipt:
         opened, added = open_platform_case(session, signers, partner_id, signals)

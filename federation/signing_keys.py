@@ -1,7 +1,7 @@
 """Feed-signing keys: create, rotate, load the active signer, publish the JWKS.
 
 Rotation makes a new active key and retires the old one. A retired key signs nothing
-new but stays published, so every entry it signed still verifies (DESIGN invariant 4).
+new but stays published, so every entry it signed still verifies (docs/architecture.md, invariant 4).
 """
 from __future__ import annotations
 

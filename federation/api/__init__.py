@@ -14,6 +14,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
 from federation.api.problems import PROBLEM_TYPE, ProblemSchema
+from federation.api.schemas import document_typed_values
 
 
 class FederationApi(Api):
@@ -53,6 +54,7 @@ def init_api(app: Flask) -> None:
     for blueprint in (cases.blp, feed.blp, feedback.blp, signals.blp, stopncii.blp, referrals.blp,
                       health.blp, wellknown.blp):
         api.register_blueprint(blueprint)
+    document_typed_values(api.spec.components.schemas)
     _serve_swagger_assets(app)
 
 

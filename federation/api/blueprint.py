@@ -48,7 +48,11 @@ def require_json_body() -> None:
 
 
 class StrictParser(FlaskParser):
-    """webargs' Flask parser, reading JSON bodies with federation.api.strict_json."""
+    """webargs' Flask parser, reading JSON bodies with federation.api.strict_json. A query
+    parameter we do not know is refused like an unknown body field (each schema's own
+    `unknown` rule applies), not silently dropped."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None}
 
     def _raw_load_json(self, req):
         if not is_json_request(req):
@@ -108,7 +112,7 @@ class ApiBlueprint(Blueprint):
 
 def _idempotency_key_parameter() -> dict:
     return {"in": "header", "name": "Idempotency-Key", "required": False,
-            "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN.pattern},
+            "schema": {"type": "string", "pattern": f"^{idempotency.KEY_PATTERN.pattern}$"},
             "description": "a random UUID: a retry with the same key and body gets the first "
                            "answer (with `Idempotent-Replayed: true`) instead of a second write"}
 

@@ -48,7 +48,7 @@ class Feed(MethodView):
     @blp.arguments(FeedQuery(), location="query")
     @blp.response(200, FeedPageSchema)
     @blp.alt_response(304, description="Not modified (If-None-Match)")
-    @blp.alt_response(400, description="`after` is past the newest entry (checkpoint_ahead, with `head`)")
+    @blp.alt_response(409, description="`after` is past the newest entry (checkpoint_ahead, with `head`)")
     def get(self, query):
         """A page of entries with seq > after, in order. Full pages never change (same ETag)."""
         page = feed.read_page(db.session, query["after"], query["limit"])

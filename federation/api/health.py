@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from marshmallow import Schema, fields
 from sqlalchemy import text
 
 from federation.api.auth import PUBLIC
@@ -12,6 +13,10 @@ from federation.errors import FederationError
 blp = ApiBlueprint("health", __name__, access=PUBLIC, description="Liveness and readiness")
 
 
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"enum": ["ok", "ready"]})
+
+
 class NotReady(FederationError):
     status = 503
     code = "not_ready"
@@ -20,7 +25,7 @@ class NotReady(FederationError):
 
 @blp.route("/healthz")
 class Health(MethodView):
-    @blp.response(200)
+    @blp.response(200, HealthSchema)
     def get(self):
         """The process is up."""
         return {"status": "ok"}
@@ -28,7 +33,7 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
-    @blp.response(200)
+    @blp.response(200, HealthSchema)
     @blp.alt_response(503, description="Database unreachable")
     def get(self):
         """The process can reach its database."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, json, request
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from federation.errors import FederationError, LockedOut, Unauthorized
@@ -32,7 +32,13 @@ _HTTP_CODES = {
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, as every error of the API is sent (documentation only)."""
+    """RFC 9457 problem details, as every error of the API is sent (documentation only).
+
+    Like RFC 9457, it allows extension members (`head`, `indexes`, ...).
+    """
+
+    class Meta:
+        unknown = INCLUDE
 
     type = fields.String(required=True, metadata={"description": "urn:federation:problem:<code>"})
     title = fields.String(required=True)

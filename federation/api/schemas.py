@@ -5,13 +5,25 @@ from marshmallow import Schema, fields, validate
 
 from federation.feedback import MAX_COUNT, MAX_ITEMS, MAX_NOTE
 from federation.models import VERDICTS
-from federation.signals import HEX_LENGTHS
+from federation.cases import MAX_SIGNALS
+from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY
+
+class JsonInteger(fields.Integer):
+    """An integer as JSON Schema defines one: a JSON number with no fraction (`84` and
+    `84.0`), never a string or a boolean. For request bodies (query strings are text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or (isinstance(value, float) and not value.is_integer()):
+            raise self.make_error("invalid")
+        return super()._deserialize(int(value), attr, data, **kwargs)
+
 
 # Bounds on every string: nothing a person types is stored except on purpose.
 _REFERENCE = fields.String(required=True, validate=validate.Length(1, 40),
                            metadata={"example": "7KQ2-M9XD-4RTW"})
 _PIN = fields.String(required=True, validate=validate.Regexp(r"[0-9]{8}\Z", error="a PIN is 8 digits"),
-                     metadata={"example": "12345678"})
+                     metadata={"example": "12345678", "pattern": "^[0-9]{8}$"})
 
 # Lengths are checked per type by federation.signals (code `invalid_signal`), so a hash
 # one character too long is refused as clearly as one too short; the bounds are documented.
@@ -21,10 +33,37 @@ _HASH_VALUE = fields.String(required=True, metadata={
 
 
 class SignalSchema(Schema):
+    """One hash. Loaded loosely here and checked per type by federation.signals, so each
+    mistake gets its own code; documented exactly by `signal_document`."""
+
     type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
     value = _HASH_VALUE
-    quality = fields.Integer(load_default=None, strict=True,
+    quality = JsonInteger(load_default=None,
                              metadata={"description": "PDQ only: 0-100; below 50 is refused"})
+
+
+def typed_values(*, quality: bool) -> list[dict]:
+    """JSON Schema alternatives tying a hash's `value` to its `type` (and, for signals,
+    PDQ's required `quality`), as federation.signals checks them: the loose field
+    schemas above let each mistake get its own error code, these document the truth."""
+    alternatives = []
+    for kind, length in HEX_LENGTHS.items():
+        alternative: dict = {"properties": {
+            "type": {"enum": [kind]}, "value": {"pattern": f"^[0-9a-fA-F]{{{length}}}$"}}}
+        if quality and kind == "pdq":
+            alternative["properties"]["quality"] = {"type": "integer", "minimum": MIN_PDQ_QUALITY,
+                                                    "maximum": 100}
+            alternative["required"] = ["quality"]
+        elif quality:
+            alternative["not"] = {"required": ["quality"]}
+        alternatives.append(alternative)
+    return alternatives
+
+
+def document_typed_values(components: dict) -> None:
+    """Add the type-value alternatives to the schemas that carry a hash."""
+    for name, quality in (("Signal", True), ("FeedbackItem", False)):
+        components[name]["oneOf"] = typed_values(quality=quality)
 
 
 def _StrictBool(**kwargs) -> fields.Boolean:  # noqa: N802 - reads as a field type
@@ -33,18 +72,24 @@ def _StrictBool(**kwargs) -> fields.Boolean:  # noqa: N802 - reads as a field ty
 
 
 class ConsentSchema(Schema):
+    # Each must be true (code `consent_required` otherwise).
     adult = _StrictBool(required=True,
-                           metadata={"description": "I am 18 or over"})
+                        metadata={"description": "I am 18 or over", "enum": [True]})
     depicted_or_acting_for = _StrictBool(
         required=True,
-        metadata={"description": "I am the person pictured, or act for them with their agreement"})
+        metadata={"description": "I am the person pictured, or act for them with their agreement",
+                  "enum": [True]})
     share_with_platforms = _StrictBool(
         required=True,
-        metadata={"description": "I agree that these hashes go to member platforms"})
+        metadata={"description": "I agree that these hashes go to member platforms", "enum": [True]})
+
+
+# The count is checked by the service (code `signal_count`); documented here.
+_SIGNAL_LIST = {"minItems": 1, "maxItems": MAX_SIGNALS}
 
 
 class CaseCreateSchema(Schema):
-    signals = fields.List(fields.Nested(SignalSchema), required=True)
+    signals = fields.List(fields.Nested(SignalSchema), required=True, metadata=_SIGNAL_LIST)
     consent = fields.Nested(ConsentSchema, required=True)
     referral_code = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,64}$"),
                                   metadata={"description": "the code from a safety organisation's link, "
@@ -125,7 +170,7 @@ class FeedbackItemSchema(Schema):
                        "not_blocked (reviewed, not NCII), deleted (purged after withdrawal)"})
     occurred_at = fields.AwareDateTime(required=True, metadata={
         "description": "when it happened (ISO 8601 with offset); at most 5 minutes ahead of our clock"})
-    count = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, MAX_COUNT))
+    count = JsonInteger(load_default=1, validate=validate.Range(1, MAX_COUNT))
     # Validated here and in the service; never logged and never shown to the person.
     note = fields.String(load_default=None, validate=validate.Length(max=MAX_NOTE),
                          metadata={"description": f"for operators, at most {MAX_NOTE} characters"})
@@ -150,7 +195,7 @@ class FeedbackReceiptSchema(Schema):
 
 
 class PlatformSignalsSchema(Schema):
-    signals = fields.List(fields.Nested(SignalSchema), required=True)
+    signals = fields.List(fields.Nested(SignalSchema), required=True, metadata=_SIGNAL_LIST)
 
 
 class PlatformRecordSchema(Schema):

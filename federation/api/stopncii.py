@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from federation import stopncii
 from federation.api.auth import STOPNCII
 from federation.api.blueprint import ApiBlueprint
+from federation.api.schemas import JsonInteger
 from federation.cases import MAX_SIGNALS
 from federation.db import db
 from federation.errors import InvalidInput
@@ -31,7 +32,8 @@ class _Compatible(Schema):
         unknown = EXCLUDE
 
 
-class FetchHashesQuery(_Compatible):
+class FetchHashesQuery(Schema):
+    # Strict, unlike the bodies: the clients send these three parameters and nothing else.
     startTimestamp = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={
         "description": "a nextSetTimestamp from an earlier answer (a feed position, not a time); "
                        "0 or 10 to start from the beginning"})
@@ -41,37 +43,92 @@ class FetchHashesQuery(_Compatible):
 
 
 class CSPFeedbackSchema(_Compatible):
-    feedbackValue = fields.String(required=True, validate=validate.Length(max=32))
+    feedbackValue = fields.String(required=True, validate=validate.Length(max=32),
+                                  metadata={"enum": list(stopncii.FROM_FEEDBACK_VALUE)})
     tags = fields.List(fields.String(validate=validate.Length(max=100)), load_default=list,
                        validate=validate.Length(max=20))
     source = fields.String(load_default=None, validate=validate.Length(max=200))
 
 
+_HASH_VALUE_DOC = {"pattern": "^([0-9a-fA-F]{32}|[0-9a-fA-F]{64})$",
+                   "description": "an ImagePDQ (64 hex) or a VideoMD5 (32 hex)"}
+
+
 class HashRecordSchema(_Compatible):
-    lastModtimestamp = fields.Integer(load_default=None)
-    signalType = fields.String(required=True, validate=validate.Length(max=64))
-    hashValue = fields.String(required=True, validate=validate.Length(1, 64))
+    lastModtimestamp = JsonInteger(load_default=None)
+    signalType = fields.String(required=True, validate=validate.Length(max=64), metadata={
+        "enum": [f"{prefix}{name}" for name in stopncii.TYPES.values() for prefix in ("", "StopNCIISignalType.")]})
+    hashValue = fields.String(required=True, validate=validate.Length(1, 64), metadata=_HASH_VALUE_DOC)
     CSPFeedbacks = fields.List(fields.Nested(CSPFeedbackSchema), load_default=list,
                                validate=validate.Length(max=10))
 
 
 class SubmitHashesSchema(_Compatible):
-    count = fields.Integer(required=True)
+    count = JsonInteger(required=True)
     hashRecords = fields.List(fields.Nested(HashRecordSchema), required=True,
                               validate=validate.Length(1, MAX_SIGNALS))
 
 
 class HashFeedbackSchema(_Compatible):
-    hashValue = fields.String(required=True, validate=validate.Length(1, 64))
-    feedbackValue = fields.String(required=True, validate=validate.Length(max=32))
+    hashValue = fields.String(required=True, validate=validate.Length(1, 64), metadata=_HASH_VALUE_DOC)
+    feedbackValue = fields.String(required=True, validate=validate.Length(max=32),
+                                  metadata={"enum": list(stopncii.FROM_FEEDBACK_VALUE)})
     tags = fields.List(fields.String(validate=validate.Length(max=100)), load_default=list,
                        validate=validate.Length(max=20))
 
 
 class SubmitFeedbackSchema(_Compatible):
-    count = fields.Integer(required=True)
+    count = JsonInteger(required=True)
     hashFeedbacks = fields.List(fields.Nested(HashFeedbackSchema), required=True,
                                 validate=validate.Length(1, MAX_ITEMS))
+
+
+# --- answers (documented; the bodies are dumped through these) ---------------------------
+
+class CSPFeedbackOutSchema(Schema):
+    feedbackValue = fields.String(required=True, metadata={"enum": sorted(set(stopncii.TO_FEEDBACK_VALUE.values()))})
+    tags = fields.List(fields.String(), required=True)
+    source = fields.String(required=True, metadata={"description": "the platform's display name"})
+
+
+class HashRecordOutSchema(Schema):
+    lastModtimestamp = fields.Integer(required=True, metadata={"description": "a feed position"})
+    signalType = fields.String(required=True, metadata={"enum": list(stopncii.TYPES.values())})
+    hashValue = fields.String(required=True)
+    hashStatus = fields.String(required=True, metadata={"enum": ["Active", "Withdrawn"]})
+    caseNumbers = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
+        "description": "record id -> Active or Withdrawn"})
+    CSPFeedbacks = fields.List(fields.Nested(CSPFeedbackOutSchema), required=True)
+
+
+class FetchHashesAnswerSchema(Schema):
+    count = fields.Integer(required=True)
+    nextPageToken = fields.String(required=True, allow_none=True)
+    nextSetTimestamp = fields.Integer(required=True)
+    hasMoreRecords = fields.Boolean(required=True)
+    hashRecords = fields.List(fields.Nested(HashRecordOutSchema), required=True)
+
+
+class HashFeedbackResultSchema(Schema):
+    hashValue = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["recorded", "already_recorded", "unknown_signal"]})
+
+
+class SubmitFeedbackAnswerSchema(Schema):
+    count = fields.Integer(required=True)
+    hashFeedbacks = fields.List(fields.Nested(HashFeedbackResultSchema), required=True)
+
+
+class SubmittedRecordSchema(Schema):
+    signalType = fields.String(required=True, metadata={"enum": list(stopncii.TYPES.values())})
+    hashValue = fields.String(required=True)
+    caseNumber = fields.String(required=True, metadata={"description": "the record id in our feed"})
+
+
+class SubmitHashesAnswerSchema(Schema):
+    count = fields.Integer(required=True)
+    addedToFeed = fields.Integer(required=True)
+    hashRecords = fields.List(fields.Nested(SubmittedRecordSchema), required=True)
 
 
 def _check_count(body: dict, items: str) -> None:
@@ -83,8 +140,9 @@ def _check_count(body: dict, items: str) -> None:
 @blp.route("/FetchHashes", needs="feed:read")
 class FetchHashes(MethodView):
     @blp.arguments(FetchHashesQuery(), location="query")
-    @blp.response(200)
-    @blp.alt_response(400, description="nextPageToken forged or expired, or startTimestamp ahead")
+    @blp.response(200, FetchHashesAnswerSchema)
+    @blp.alt_response(400, description="nextPageToken forged or expired")
+    @blp.alt_response(409, description="startTimestamp is ahead of the feed (checkpoint_ahead)")
     def get(self, query):
         """Snapshots of the ImagePDQ and VideoMD5 hashes changed after startTimestamp."""
         return stopncii.fetch_hashes(db.session, services().pepper,
@@ -96,7 +154,7 @@ class FetchHashes(MethodView):
 @blp.route("/SubmitFeedback", needs="feedback:write")
 class SubmitFeedback(MethodView):
     @blp.arguments(SubmitFeedbackSchema())
-    @blp.response(200)
+    @blp.response(200, SubmitFeedbackAnswerSchema)
     @blp.alt_response(422, description="Not valid: nothing is recorded")
     @blp.idempotent
     def post(self, body, idempotency_key):
@@ -109,7 +167,7 @@ class SubmitFeedback(MethodView):
 @blp.route("/SubmitHashes", needs="signals:write")
 class SubmitHashes(MethodView):
     @blp.arguments(SubmitHashesSchema())
-    @blp.response(200)
+    @blp.response(200, SubmitHashesAnswerSchema)
     @blp.alt_response(422, description="Not valid: nothing is recorded")
     @blp.idempotent
     def post(self, body, idempotency_key):

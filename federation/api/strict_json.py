@@ -20,7 +20,7 @@ from typing import Any
 from federation.errors import FederationError
 
 MAX_INT_DIGITS = 20
-_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 
 
 class MalformedJson(FederationError):
@@ -73,7 +73,7 @@ def _check_strings(value: Any) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _BAD_CHARACTER.search(item):
+            if BAD_CHARACTER.search(item):
                 raise MalformedJson("a string holds a NUL or an unpaired surrogate",
                                     code="invalid_characters")
         elif isinstance(item, dict):

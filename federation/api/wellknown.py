@@ -2,18 +2,38 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from marshmallow import Schema, fields
 
 from federation import signing_keys
 from federation.api.auth import PUBLIC
+from federation.crypto.keys import KeyStatus
 from federation.api.blueprint import ApiBlueprint
 from federation.db import db
 
 blp = ApiBlueprint("wellknown", __name__, access=PUBLIC, url_prefix="/.well-known", description="Public keys")
 
 
+class JwkSchema(Schema):
+    """RFC 8037 OKP key with the validity window and status this federation adds."""
+
+    kty = fields.String(required=True, metadata={"enum": ["OKP"]})
+    crv = fields.String(required=True, metadata={"enum": ["Ed25519"]})
+    x = fields.String(required=True, metadata={"description": "the raw public key, base64url"})
+    kid = fields.String(required=True, metadata={"description": "RFC 7638 thumbprint"})
+    use = fields.String(required=True, metadata={"enum": ["sig"]})
+    alg = fields.String(required=True, metadata={"enum": ["EdDSA"]})
+    status = fields.String(required=True, metadata={"enum": list(KeyStatus)})
+    nbf = fields.Integer(required=True, metadata={"description": "valid from (unix seconds)"})
+    exp = fields.Integer(metadata={"description": "valid until (unix seconds); absent while active"})
+
+
+class JwksSchema(Schema):
+    keys = fields.List(fields.Nested(JwkSchema), required=True)
+
+
 @blp.route("/federation-keys")
 class FederationKeys(MethodView):
-    @blp.response(200)
+    @blp.response(200, JwksSchema)
     def get(self):
         """Every signing key ever used (RFC 8037 OKP/Ed25519) with kid, status and window."""
         # Short cache: a rotation must reach verifiers within minutes.

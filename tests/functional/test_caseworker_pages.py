@@ -57,7 +57,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_for_caseworker_pages_only(client
     html = page.get_data(as_text=True)
     assert "Signed in as sam at Safe Haven Helpline." in html
     assert org["sam"] not in html and value not in html
-    assert page.headers["Cache-Control"] == "no-store" and "frame-ancestors 'none'" in \
+    assert "no-store" in page.headers["Cache-Control"] and "frame-ancestors 'none'" in \
         page.headers["Content-Security-Policy"]
 
 
@@ -78,7 +78,7 @@ def test_only_a_caseworker_credential_signs_in(client, org, which):
 def test_making_a_referral_shows_the_slip_once(client, org, engine):
     sign_in(client, org["sam"])
     response = client.post("/caseworker/referrals", data={"csrf_token": csrf(client)})
-    assert response.status_code == 201 and response.headers["Cache-Control"] == "no-store"
+    assert response.status_code == 201 and "no-store" in response.headers["Cache-Control"]
     html = response.get_data(as_text=True)
     code = re.search(r'id="slip-code">([^<]+)<', html).group(1)
     assert f'id="slip-link">http://localhost/r/{code}<' in html

@@ -1,4 +1,4 @@
-"""GET /v1/feed and /.well-known/federation-keys: issue 3's surface and bad input."""
+"""GET /v1/feed and /.well-known/federation-keys: the feed's surface and its bad input."""
 from __future__ import annotations
 
 import copy
@@ -98,7 +98,7 @@ def test_after_beyond_the_head_is_refused_with_the_head(client, token, after):
     report(client, [random_signal()])
     response = client.get(f"/v1/feed?after={after}", headers=bearer(token))
     body = response.get_json()
-    assert response.status_code == 400 and body["code"] == "checkpoint_ahead" and body["head"] == 1
+    assert response.status_code == 409 and body["code"] == "checkpoint_ahead" and body["head"] == 1
 
 
 @pytest.mark.parametrize("query", ["after=-1", "after=abc", "limit=0", "limit=1000000000", "limit=5001",

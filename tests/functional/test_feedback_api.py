@@ -1,4 +1,4 @@
-"""POST /v1/feedback and what the person sees of it: issue 4's feedback and its bad input."""
+"""POST /v1/feedback and what the person sees of it: feedback and its bad input."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,6 +1,6 @@
 """The partner kit against a live server: sync, match, withdraw, sync, report deleted.
 
-And every bad feed of issue 7: tampered entry, a key never published, gaps, going
+And every bad feed: tampered entry, a key never published, gaps, going
 backwards, a truncated body; and bad files for `match`.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Referrals over HTTP: an organisation makes a code, a person reports with it, and the
-organisation sees the outcome only while the person shares it. Every bad input of issue 6."""
+organisation sees the outcome only while the person shares it. Every bad input."""
 from __future__ import annotations
 
 import datetime as dt
@@ -83,7 +83,7 @@ def test_with_consent_the_organisation_sees_the_outcome_and_nothing_else(client,
     takedown(client, app, signal, count=3)
 
     response = client.get(f"/v1/referrals/{made['id']}", headers=bearer(org["sam"]))
-    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert response.status_code == 200 and "no-store" in response.headers["Cache-Control"]
     body = response.get_json()
     assert body["state"] == "shared"
     case = body["case"]
@@ -386,7 +386,7 @@ def test_the_referral_page_sends_no_referrer_and_is_not_kept(client, org):
     for path in (f"/r/{made['code']}", "/r/ABCD-ABCD-ABCD-ABCD"):
         response = client.get(path)
         assert response.headers["Referrer-Policy"] == "no-referrer"
-        assert response.headers["Cache-Control"] == "no-store"
+        assert "no-store" in response.headers["Cache-Control"]
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert "Set-Cookie" not in response.headers
         assert '<meta name="referrer" content="no-referrer">' in response.get_data(as_text=True)

@@ -1,4 +1,4 @@
-"""Issue 6's "must show", in headless Chromium: a caseworker signs in and makes a referral;
+"""The referral flow in headless Chromium: a caseworker signs in and makes a referral;
 the person opens the link, reports with it and agrees to share; a platform takes a copy
 down; the caseworker sees it; the person stops sharing; the caseworker no longer sees it.
 

@@ -174,7 +174,7 @@ def test_a_start_beyond_our_head_is_400_not_a_silent_skip(client, headers):
     report(client, [random_signal("md5")])
     # e.g. a real StopNCII checkpoint (a unix time) brought to this server
     response = fetch(client, headers, startTimestamp=1_700_000_000)
-    assert response.status_code == 400 and response.get_json()["code"] == "checkpoint_ahead"
+    assert response.status_code == 409 and response.get_json()["code"] == "checkpoint_ahead"
 
 
 def _token_after_first_page(client, headers) -> str:
