@@ -59,7 +59,8 @@ def service(front: str, env: dict[str, str], tmp: Path) -> Iterator[int]:
                    "--bind", f"{HOST}:{port}", "--workers", "2", "--access-logfile", "/dev/null",
                    "federation.wsgi:app"]
     else:
-        command = [str(Path(sys.executable).with_name("federation")), "serve", "--front", front, "--no-migrate"]
+        command = [str(Path(sys.executable).with_name("federation")), "serve", "--front", front,
+                   "--no-migrate"]
     environment = {**os.environ, **env, "FEDERATION_BIND": f"{HOST}:{port}", "FEDERATION_WORKERS": "2",
                    "FEDERATION_INSTANCE_PATH": str(tmp), "FEDERATION_ACCESS_LOG": "/dev/null"}
     process = subprocess.Popen(command, env=environment, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -119,11 +120,12 @@ async def request(port: int, method: str, path: str, body: bytes | None, timeout
 async def trickle(port: int, index: int, stop: float) -> None:
     """One slow client: a byte every 2 s into a header, or into a body, until `stop`."""
     try:
-        reader, writer = await asyncio.open_connection(HOST, port, local_addr=(f"127.0.9.{1 + index % 8}", 0))
+        _, writer = await asyncio.open_connection(HOST, port, local_addr=(f"127.0.9.{1 + index % 8}", 0))
     except OSError:
         return
     if index % 2:
-        data = b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Pad: " + b"a" * 1000
+        data = (b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Pad: "
+                + b"a" * 1000)
     else:
         writer.write(b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 100000\r\n\r\n")
@@ -187,7 +189,7 @@ async def open_loop(port: int, rate: float, seconds: float, timeout: float, aban
 
 def count(database_url: str, table: str) -> int:
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (our table names)
 
 
 async def overload_phase(port: int, url: str, capacity: float, seconds: float, timeout: float,
@@ -214,11 +216,14 @@ async def overload_phase(port: int, url: str, capacity: float, seconds: float, t
     unsent = sum(1 for status, _ in results if status == "unsent")
     accepted_ms = [t * 1000 for status, t in results if status == 201]
     unseen = created - received
-    return (f"overload ({'abandoning' if abandon else 'closing'} on giving up): {len(results)} offered at {5 * capacity:.0f}/s (5x), 201 {received}, "
-            f"503 {refused} ({refused / len(results):.0%}), gave up waiting {timed_out} ({timed_out / len(results):.0%}), "
+    share = len(results)
+    return (f"overload ({'abandoning' if abandon else 'closing'} on giving up): {share} offered at "
+            f"{5 * capacity:.0f}/s (5x), 201 {received}, 503 {refused} ({refused / share:.0%}), "
+            f"gave up waiting {timed_out} ({timed_out / share:.0%}), "
             f"gave up connecting {unsent} ({unsent / len(results):.0%}), "
             f"other {len(results) - received - refused - timed_out - unsent}; p99 of accepted "
-            f"{percentile(accepted_ms, 99) if accepted_ms else float('nan'):.0f} ms; cases created {created}, "
+            f"{percentile(accepted_ms, 99) if accepted_ms else float('nan'):.0f} ms; "
+            f"cases created {created}, "
             f"of which no client received the 201: {unseen} ({unseen / max(created, 1):.1%}; goal <= 1%)")
 
 
@@ -233,7 +238,8 @@ async def flood_phase(port: int, url: str, seconds: float) -> str:
     limited = statuses.get("429", 0)
     entries = count(url, "feed_entries") - entries_before
     verdict = f"limited ({limited} refused with 429)" if limited else "not limited"
-    return (f"one client, back to back for {seconds:.0f} s: {accepted / minutes:,.0f} reports accepted per minute, "
+    return (f"one client, back to back for {seconds:.0f} s: {accepted / minutes:,.0f} reports accepted "
+            f"per minute, "
             f"{entries / minutes:,.0f} feed entries added per minute: {verdict}; answers {statuses}")
 
 

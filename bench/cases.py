@@ -196,7 +196,8 @@ def phase(name: str, base: str, database: str, seconds: float, rate: float | Non
           f"max {result['max']:.1f} ms, errors {errors}, load before {load:.1f}; "
           f"CPU per submission: gunicorn {cpu['gunicorn']:.2f} ms, "
           f"PostgreSQL {cpu['postgres']:.2f} ms, together {service:.2f} ms = "
-          f"{service / TARGET_CPU_MS:.2f}x the {TARGET_CPU_MS} ms goal; load generator {cpu['client']:.2f} ms",
+          f"{service / TARGET_CPU_MS:.2f}x the {TARGET_CPU_MS} ms goal; "
+          f"load generator {cpu['client']:.2f} ms",
           flush=True)
     if timeline:
         print_timeline(sent_latency, busy)

@@ -49,7 +49,7 @@ class ClientGone(Exception):
 def init_app(app: Flask) -> None:
     """Wrap the app in the queue-budget middleware and guard its sessions' commits."""
     budget = int(app.config.get("QUEUE_BUDGET_MS", DEFAULT_QUEUE_BUDGET_MS))
-    app.wsgi_app = QueueBudget(app.wsgi_app, budget)
+    app.wsgi_app = QueueBudget(app.wsgi_app, budget)  # type: ignore[method-assign]
     sessions = app.extensions["federation.db"].sessions
     event.listen(sessions, "do_orm_execute", _note_core_insert)
     event.listen(sessions, "after_flush", _note_orm_inserts)

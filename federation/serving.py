@@ -70,8 +70,8 @@ def run_behind_nginx(app: Flask, *, bind: str, workers: int, nginx_binary: str) 
                                  "federation.wsgi:app"], env=env, stdin=subprocess.DEVNULL)
     try:
         if _wait_for_socket(socket_path, gunicorn, wake, stopping):
-            front.start()
-            while not stopping and gunicorn.poll() is None and front.process.poll() is None:
+            nginx_process = front.start()
+            while not stopping and gunicorn.poll() is None and nginx_process.poll() is None:
                 _wait(wake, stopping)
     finally:
         front.stop()  # first: it finishes what it holds, and closes its connections to gunicorn

@@ -24,7 +24,8 @@ def test_serve_takes_bind_from_the_environment_and_every_concurrent_report_succe
         nginx_or_skip()
     # A busy host can queue a report past the default 2 s budget (503 overloaded, by
     # design); what this test is about is every report being served.
-    with serve(tmp_path, test_config, {"FEDERATION_FRONT": front, "FEDERATION_QUEUE_BUDGET_MS": "60000"}) as served:
+    settings = {"FEDERATION_FRONT": front, "FEDERATION_QUEUE_BUDGET_MS": "60000"}
+    with serve(tmp_path, test_config, settings) as served:
         with ThreadPoolExecutor(CONCURRENT) as pool:
             # From 16 addresses, as people are: nginx caps connections per address.
             results = list(pool.map(lambda i: served.request("POST", "/v1/cases", case_payload(),
@@ -46,8 +47,9 @@ def test_front_config_is_an_nginx_configuration_nginx_accepts(tmp_path):
 
     site = subprocess.run([str(FEDERATION), "front-config", "--listen", "127.0.0.1:8080",
                            "--upstream", "127.0.0.1:8001", "--access-log", str(tmp_path / "access.log")],
-                          capture_output=True, text=True, check=True, env={
-                              "FEDERATION_INSTANCE_PATH": str(tmp_path / "instance"), "PATH": "/usr/bin:/bin"}).stdout
+                          capture_output=True, text=True, check=True,
+                          env={"FEDERATION_INSTANCE_PATH": str(tmp_path / "instance"),
+                               "PATH": "/usr/bin:/bin"}).stdout
     assert "$remote_addr" not in site.split("log_format", 1)[1].split(";", 1)[0]
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
