@@ -79,7 +79,8 @@ class QueueBudget:
             return self.app(environ, start_response)
         start_response("503 Service Unavailable", [
             ("Content-Type", "application/problem+json"), ("Content-Length", str(len(self.body))),
-            ("Retry-After", str(RETRY_AFTER_SECONDS)), ("Cache-Control", "no-store")])
+            ("Retry-After", str(RETRY_AFTER_SECONDS)), ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff")])  # as federation/web.py adds to Flask's answers
         return [self.body]
 
 

@@ -64,6 +64,7 @@ def test_a_request_that_queued_past_the_budget_is_refused_and_does_nothing(clien
     assert stale.get_json() == {"type": "urn:federation:problem:overloaded", "title": "Service overloaded",
                                 "status": 503, "code": "overloaded", "detail": stale.get_json()["detail"]}
     assert int(stale.headers["Retry-After"]) > 0
+    assert stale.headers["X-Content-Type-Options"] == "nosniff"
     assert count_cases(engine) == 0
     fresh = client.post("/v1/cases", json=case_payload(), headers={"X-Request-Start": f"t={time.time():.3f}"})
     assert fresh.status_code == 201 and count_cases(engine) == 1
