@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from federation.models import AuditEvent
+from federation.models import AuditEvent, table
 
 EVENTS = frozenset({
     "case_created", "status_checked", "pin_failed", "case_locked", "locked_attempt",
@@ -22,4 +22,4 @@ def record(session: Session, event: str, *, actor: str, case_id: int | None = No
 
 
 # A plain INSERT, not an ORM object: nothing reads an event back in the same request.
-_INSERT = AuditEvent.__table__.insert()
+_INSERT = table(AuditEvent).insert()

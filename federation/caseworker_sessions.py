@@ -58,14 +58,17 @@ def sign_in(session: Session, token: str, *, now: dt.datetime | None = None) -> 
         raise Unauthorized("sign in with a caseworker credential", code="invalid_token")
     actor = organisations.authenticate(session, token, "referrals:read")
     end_read(session)
+    caseworker = actor.caseworker
+    if caseworker is None:  # a caseworker prefix always authenticates as a caseworker
+        raise Unauthorized("sign in with a caseworker credential", code="invalid_token")
     now = now or utcnow()
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     with write_transaction(session):
-        session.add(CaseworkerSession(session_digest=_digest(session_id), caseworker_id=actor.caseworker.id,
+        session.add(CaseworkerSession(session_digest=_digest(session_id), caseworker_id=caseworker.id,
                                       csrf_token=csrf, created_at=now, last_seen_at=now))
         audit.record(session, "caseworker_signed_in", actor=actor.label)
-    return NewSession(session_id, _signed_in(actor.caseworker, csrf))
+    return NewSession(session_id, _signed_in(caseworker, csrf))
 
 
 def resume(session: Session, policy: SessionPolicy, session_id: str | None, *,

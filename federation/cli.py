@@ -10,6 +10,7 @@ import click
 from federation.app import create_app
 from federation.config import ConfigError
 from federation.errors import FederationError, NotFound
+from federation.models import CaseworkerStatus, MemberStatus
 
 
 @click.group()
@@ -159,15 +160,13 @@ def _session(app):
 
 @contextlib.contextmanager
 def _service(app):
-    """A session for one operator command: committed when the block succeeds; a domain
-    error (unknown name, bad scope...) becomes a one-line message and exit status 1."""
+    """A session for one operator command, whose services commit their own writes; a
+    domain error (unknown name, bad scope...) becomes a one-line message and exit status 1."""
     with _session(app) as session:
         try:
             yield session
         except FederationError as error:
-            session.rollback()
             raise click.ClickException(error.detail) from None
-        session.commit()
 
 
 # --- partners --------------------------------------------------------------------------
@@ -205,7 +204,7 @@ def partners_list(app) -> None:
             click.echo(f"{partner.name}\t{partner.status}\t{partner.scopes}\t{partner.display_name}")
 
 
-def _set_partner_status(app, name: str, status: str) -> None:
+def _set_partner_status(app, name: str, status: MemberStatus) -> None:
     from federation import partner_registry
 
     with _service(app) as session:
@@ -218,7 +217,7 @@ def _set_partner_status(app, name: str, status: str) -> None:
 @click.pass_obj
 def partners_suspend(app, name: str) -> None:
     """Refuse the partner's token (403) until resumed."""
-    _set_partner_status(app, name, "suspended")
+    _set_partner_status(app, name, MemberStatus.SUSPENDED)
 
 
 @partners_group.command("resume")
@@ -226,7 +225,7 @@ def partners_suspend(app, name: str) -> None:
 @click.pass_obj
 def partners_resume(app, name: str) -> None:
     """Accept the partner's token again."""
-    _set_partner_status(app, name, "active")
+    _set_partner_status(app, name, MemberStatus.ACTIVE)
 
 
 @partners_group.command("rotate-token")
@@ -290,11 +289,11 @@ def orgs_list(app) -> None:
 
     with _session(app) as session:
         for org in organisations.list_organisations(session):
-            active = [c.name for c in organisations.list_caseworkers(session, org.name) if c.status == "active"]
+            active = [c.name for c in organisations.list_caseworkers(session, org.name) if c.status == CaseworkerStatus.ACTIVE]
             click.echo(f"{org.name}\t{org.status}\t{org.display_name}\tcaseworkers: {', '.join(active) or '-'}")
 
 
-def _set_org_status(app, name: str, status: str) -> None:
+def _set_org_status(app, name: str, status: MemberStatus) -> None:
     from federation import organisations
 
     with _service(app) as session:
@@ -307,7 +306,7 @@ def _set_org_status(app, name: str, status: str) -> None:
 @click.pass_obj
 def orgs_suspend(app, name: str) -> None:
     """Refuse its credentials and codes, and show it nothing, until resumed."""
-    _set_org_status(app, name, "suspended")
+    _set_org_status(app, name, MemberStatus.SUSPENDED)
 
 
 @orgs_group.command("resume")
@@ -315,7 +314,7 @@ def orgs_suspend(app, name: str) -> None:
 @click.pass_obj
 def orgs_resume(app, name: str) -> None:
     """Accept its credentials and codes again."""
-    _set_org_status(app, name, "active")
+    _set_org_status(app, name, MemberStatus.ACTIVE)
 
 
 @orgs_group.command("caseworker-add")
@@ -384,12 +383,9 @@ def keys_group() -> None:
 def keys_rotate(app) -> None:
     """Make a new active key; the old one is retired but stays published."""
     from federation import signing_keys
-    from federation.db import lock_feed_head, write_transaction
 
-    with _session(app) as session, write_transaction(session):
-        # Under the head lock: no entry is being signed while the active key changes.
-        lock_feed_head(session)
-        key = signing_keys.create_key(session, app.config["KEK_BYTES"])
+    with _session(app) as session:
+        key = signing_keys.rotate(session, app.config["KEK_BYTES"])
     click.echo(f"active key: {key.kid}")
 
 

@@ -11,15 +11,19 @@ first read.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE_OPTION = "federation_write"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -93,6 +97,21 @@ def write_transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def writes(service: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Session, P], R]:
+    """Make a service one write transaction of its own (the transaction rule): it
+    commits when the service returns and rolls back when it raises."""
+    @functools.wraps(service)
+    def wrapper(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with write_transaction(session):
+            return service(session, *args, **kwargs)
+    return wrapper
+
+
+def rowcount(result: Result) -> int:
+    """How many rows an UPDATE or DELETE touched."""
+    return cast(CursorResult, result).rowcount
 
 
 def end_read(session: Session) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import case, select, tuple_
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from federation import idempotency
 from federation.db import dialect_insert
 from federation.errors import InvalidInput
 from federation.idempotency import IdempotencyPolicy
-from federation.models import VERDICTS, FeedbackEvent, FeedbackLatest, Signal, utcnow
+from federation.models import VERDICTS, FeedbackEvent, FeedbackLatest, Signal, table, utcnow
 from federation.rules import MIN_PDQ_QUALITY
 from federation.signals import SignalValue, parse_signal
 
@@ -103,13 +104,13 @@ def record_items(session: Session, partner_id: int, items: list[FeedbackItem]) -
     events = sorted(({"partner_id": partner_id, "signal_id": ids[item.signal.key],
                       "verdict": item.verdict, "occurred_at": item.occurred_at, "count": item.count,
                       "note": item.note, "received_at": utcnow()}
-                     for item in items if item.signal.key in ids), key=lambda e: e["signal_id"])
+                     for item in items if item.signal.key in ids), key=lambda e: cast(int, e["signal_id"]))
     inserted: set[int] = set()
     if events:
         # A report already in the history (same partner, signal, verdict, time) is a
         # replay: it is neither stored twice nor counted twice in the latest verdict.
         # Core inserts on the tables: the ORM's bulk path costs more than the database here.
-        history = FeedbackEvent.__table__
+        history = table(FeedbackEvent)
         statement = dialect_insert(session, history).on_conflict_do_nothing().returning(history.c.signal_id)
         inserted = set(session.scalars(statement, events))
         fresh = [event for event in events if event["signal_id"] in inserted]
@@ -139,20 +140,20 @@ def signal_ids(session: Session, signals: list[SignalValue]) -> dict[tuple[str, 
 def _upsert_latest(session: Session, events: list[dict]) -> None:
     # Latest by occurred_at, not by arrival: a late-arriving older report of another
     # verdict goes to the history only. Reports of the current verdict add their count.
-    table = FeedbackLatest.__table__
-    statement = dialect_insert(session, table)
+    latest = table(FeedbackLatest)
+    statement = dialect_insert(session, latest)
     new = statement.excluded
-    newer = new.occurred_at >= table.c.occurred_at
-    same = new.verdict == table.c.verdict
+    newer = new.occurred_at >= latest.c.occurred_at
+    same = new.verdict == latest.c.verdict
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c.partner_id, table.c.signal_id],
+        index_elements=[latest.c.partner_id, latest.c.signal_id],
         set_={
-            "verdict": case((same, table.c.verdict), (newer, new.verdict), else_=table.c.verdict),
-            "count": case((same, table.c.count + new.count), (newer, new.count), else_=table.c.count),
-            "first_at": case((same & (new.first_at < table.c.first_at), new.first_at),
-                             (same, table.c.first_at), (newer, new.first_at), else_=table.c.first_at),
-            "occurred_at": case((same & newer, new.occurred_at), (same, table.c.occurred_at),
-                                (newer, new.occurred_at), else_=table.c.occurred_at),
+            "verdict": case((same, latest.c.verdict), (newer, new.verdict), else_=latest.c.verdict),
+            "count": case((same, latest.c.count + new.count), (newer, new.count), else_=latest.c.count),
+            "first_at": case((same & (new.first_at < latest.c.first_at), new.first_at),
+                             (same, latest.c.first_at), (newer, new.first_at), else_=latest.c.first_at),
+            "occurred_at": case((same & newer, new.occurred_at), (same, latest.c.occurred_at),
+                                (newer, new.occurred_at), else_=latest.c.occurred_at),
             "updated_at": new.updated_at,
         })
     now = utcnow()

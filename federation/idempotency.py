@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.crypto.canonical import canonical_json
-from federation.db import write_transaction
+from federation.db import rowcount, write_transaction
 from federation.errors import Conflict, InvalidInput
-from federation.models import IdempotencyRecord, utcnow
+from federation.models import IdempotencyRecord, table, utcnow
 
 R = TypeVar("R")
 
@@ -125,7 +125,7 @@ def find(session: Session, scope: str, key: str, digest: bytes, *, ttl: int,
          now: dt.datetime) -> Replay | None:
     """The stored answer for this key, or None (never stored, or expired). Raises
     Conflict if the body differs. Call it in the write transaction that will store."""
-    records = IdempotencyRecord.__table__.c  # columns, not an ORM load: this runs per report
+    records = table(IdempotencyRecord).c  # columns, not an ORM load: this runs per report
     record = session.execute(
         select(records.id, records.request_digest, records.status_code, records.response,
                records.created_at)
@@ -146,7 +146,7 @@ def find(session: Session, scope: str, key: str, digest: bytes, *, ttl: int,
 def store(session: Session, scope: str, key: str, digest: bytes, status_code: int,
           body: bytes) -> None:
     """Remember the answer, in the caller's transaction."""
-    session.execute(IdempotencyRecord.__table__.insert(),
+    session.execute(table(IdempotencyRecord).insert(),
                     {"scope": scope, "key_digest": key_digest(key), "request_digest": digest,
                      "status_code": status_code, "response": body})
 
@@ -155,7 +155,7 @@ def purge_expired(session: Session, *, ttl: int, now: dt.datetime) -> int:
     """Delete records older than ttl seconds (with any sealed PIN they hold)."""
     cutoff = now - dt.timedelta(seconds=ttl)
     result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-    return result.rowcount
+    return rowcount(result)
 
 
 def _expired(created_at: dt.datetime, ttl: int, now: dt.datetime) -> bool:

@@ -14,9 +14,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from federation.crypto.tokens import new_token, token_digest
-from federation.db import add_unique
+from federation.db import add_unique, writes
 from federation.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from federation.models import Caseworker, CaseworkerSession, Organisation, utcnow
+from federation.models import (
+    Caseworker,
+    CaseworkerSession,
+    CaseworkerStatus,
+    MemberStatus,
+    Organisation,
+    utcnow,
+)
 
 ORGANISATION_TOKEN_PREFIX = "fot_"
 CASEWORKER_TOKEN_PREFIX = "fcw_"
@@ -70,6 +77,7 @@ class IssuedCaseworker:
     token: str  # shown once, never stored
 
 
+@writes
 def add_organisation(session: Session, name: str, display_name: str | None = None) -> IssuedOrganisation:
     """Onboard an organisation; its token is returned once. Raises InvalidInput, Conflict."""
     _check_name(name, "an organisation")
@@ -78,7 +86,7 @@ def add_organisation(session: Session, name: str, display_name: str | None = Non
         raise InvalidInput("a display name is 1-120 characters", code="invalid_name")
     token = new_token(ORGANISATION_TOKEN_PREFIX)
     organisation = Organisation(name=name, display_name=display, token_digest=token_digest(token),
-                                status="active")
+                                status=MemberStatus.ACTIVE)
     add_unique(session, organisation,
                Conflict(f"an organisation named {name!r} exists", code="organisation_exists"))
     return IssuedOrganisation(organisation, token)
@@ -96,23 +104,25 @@ def list_organisations(session: Session) -> list[Organisation]:
     return list(session.scalars(select(Organisation).order_by(Organisation.name)))
 
 
-def set_status(session: Session, name: str, status: str) -> Organisation:
+@writes
+def set_status(session: Session, name: str, status: MemberStatus) -> Organisation:
     """Suspend or resume. A suspended organisation's codes stop working at once, its
     credentials are refused, and it sees nothing; resuming restores all of it."""
-    if status not in ("active", "suspended"):
+    if status not in set(MemberStatus):
         raise InvalidInput("status is active or suspended", code="invalid_status")
     organisation = get_organisation(session, name)
     organisation.status = status
     return organisation
 
 
+@writes
 def add_caseworker(session: Session, organisation_name: str, name: str) -> IssuedCaseworker:
     """A credential for one caseworker, returned once. Raises NotFound, InvalidInput, Conflict."""
     organisation = get_organisation(session, organisation_name)
     _check_name(name, "a caseworker")
     token = new_token(CASEWORKER_TOKEN_PREFIX)
     caseworker = Caseworker(organisation_id=organisation.id, name=name, token_digest=token_digest(token),
-                            status="active")
+                            status=CaseworkerStatus.ACTIVE)
     add_unique(session, caseworker, Conflict(f"{organisation_name} already has a caseworker named "
                                              f"{name!r}", code="caseworker_exists"))
     return IssuedCaseworker(caseworker, token)
@@ -124,6 +134,7 @@ def list_caseworkers(session: Session, organisation_name: str) -> list[Caseworke
                                 .order_by(Caseworker.name)))
 
 
+@writes
 def revoke_caseworker(session: Session, organisation_name: str, name: str) -> Caseworker:
     """Refuse the caseworker's credential from now on and end their portal sessions.
 
@@ -134,8 +145,8 @@ def revoke_caseworker(session: Session, organisation_name: str, name: str) -> Ca
         Caseworker.organisation_id == organisation.id, Caseworker.name == name))
     if caseworker is None:
         raise NotFound(f"{organisation_name} has no caseworker named {name!r}", code="caseworker_not_found")
-    if caseworker.status != "revoked":
-        caseworker.status, caseworker.revoked_at = "revoked", utcnow()
+    if caseworker.status != CaseworkerStatus.REVOKED:
+        caseworker.status, caseworker.revoked_at = CaseworkerStatus.REVOKED, utcnow()
     session.execute(delete(CaseworkerSession).where(CaseworkerSession.caseworker_id == caseworker.id))
     return caseworker
 
@@ -150,7 +161,7 @@ def authenticate(session: Session, token: str | None, permission: str) -> Actor:
     digest = token_digest(token)
     if token.startswith(CASEWORKER_TOKEN_PREFIX):
         caseworker = session.scalar(select(Caseworker).where(Caseworker.token_digest == digest))
-        if caseworker is None or caseworker.status != "active":
+        if caseworker is None or caseworker.status != CaseworkerStatus.ACTIVE:
             raise Unauthorized("this token is not valid", code="invalid_token")
         actor = Actor(caseworker.organisation, caseworker)
     else:
@@ -158,7 +169,7 @@ def authenticate(session: Session, token: str | None, permission: str) -> Actor:
         if organisation is None:
             raise Unauthorized("this token is not valid", code="invalid_token")
         actor = Actor(organisation)
-    if actor.organisation.status != "active":
+    if actor.organisation.status != MemberStatus.ACTIVE:
         raise OrganisationSuspended()
     if permission not in actor.permissions:
         raise NotPermitted(f"this needs {permission}, which a caseworker credential does not have")

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.crypto.tokens import new_token, token_digest
-from federation.db import add_unique
+from federation.db import add_unique, writes
 from federation.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from federation.models import Partner
+from federation.models import MemberStatus, Partner
 
 SCOPES = frozenset({"feed:read", "feedback:write", "signals:write"})
 TOKEN_PREFIX = "fpt_"
@@ -41,6 +41,7 @@ def parse_scopes(text: str) -> frozenset[str]:
     return scopes
 
 
+@writes
 def add_partner(session: Session, name: str, scopes: frozenset[str],
                 display_name: str | None = None) -> IssuedToken:
     """Onboard a platform; its token is returned once. Raises InvalidInput, Conflict."""
@@ -48,7 +49,7 @@ def add_partner(session: Session, name: str, scopes: frozenset[str],
         raise InvalidInput("a partner name is 2-64 of a-z 0-9 _ . - (lower case)", code="invalid_name")
     token = new_token(TOKEN_PREFIX)
     partner = Partner(name=name, display_name=display_name or name, scopes=" ".join(sorted(scopes)),
-                      token_digest=token_digest(token), status="active")
+                      token_digest=token_digest(token), status=MemberStatus.ACTIVE)
     add_unique(session, partner, Conflict(f"a partner named {name!r} exists", code="partner_exists"))
     return IssuedToken(partner, token)
 
@@ -64,14 +65,17 @@ def list_partners(session: Session) -> list[Partner]:
     return list(session.scalars(select(Partner).order_by(Partner.name)))
 
 
-def set_status(session: Session, name: str, status: str) -> Partner:
+@writes
+def set_status(session: Session, name: str, status: MemberStatus) -> Partner:
+    """Suspend or resume: a suspended partner's credentials are refused (403)."""
     partner = get_partner(session, name)
     partner.status = status
     return partner
 
 
+@writes
 def rotate_token(session: Session, name: str) -> IssuedToken:
-    """A new token for the partner; the old one stops working at commit."""
+    """A new token for the partner; the old one stops working at once."""
     partner = get_partner(session, name)
     token = new_token(TOKEN_PREFIX)
     partner.token_digest = token_digest(token)
@@ -96,7 +100,7 @@ def check_access(partner: Partner, scope: str) -> Partner:
 
     Raises PartnerSuspended, InsufficientScope.
     """
-    if partner.status != "active":
+    if partner.status != MemberStatus.ACTIVE:
         raise PartnerSuspended()
     if scope not in partner.scope_set:
         raise InsufficientScope(f"this needs the scope {scope}")

@@ -20,6 +20,7 @@ from federation.models import (
     Case,
     Caseworker,
     CaseSignal,
+    CaseState,
     FeedbackLatest,
     Organisation,
     Partner,
@@ -90,8 +91,8 @@ def _view(session: Session, referral: Referral, caseworker: str | None, now: dt.
     summary = None
     if referral.shared and referral.case_id is not None:
         state = SHARED
-        case_row = session.get(Case, referral.case_id)
-        count = session.scalar(select(func.count()).where(CaseSignal.case_id == case_row.id))
+        case_row = session.get_one(Case, referral.case_id)
+        count = session.scalar(select(func.count()).where(CaseSignal.case_id == case_row.id)) or 0
         summary = CaseSummary(case_row.status, count, case_row.created_at, case_row.withdrawn_at,
                               platform_outcomes(session, case_row.id))
     elif referral.used_at is not None:
@@ -127,8 +128,8 @@ def operator_stats(session: Session, *, now: dt.datetime | None = None) -> dict:
         "partners": _by_status(session, Partner),
         "referrals": _referral_counts(session, now, true()),
         "cases": {
-            "active": _count(session, select(func.count()).where(person, Case.status == "active")),
-            "withdrawn": _count(session, select(func.count()).where(person, Case.status == "withdrawn")),
+            "active": _count(session, select(func.count()).where(person, Case.status == CaseState.ACTIVE)),
+            "withdrawn": _count(session, select(func.count()).where(person, Case.status == CaseState.WITHDRAWN)),
             "platform_sourced": _count(session, select(func.count()).where(Case.source == "platform")),
             "outcomes": _outcome_counts(session, select(Case.id).where(person)),
         },
@@ -152,8 +153,8 @@ def _case_counts(session: Session, referral_filter) -> dict:
     case_ids = select(Referral.case_id).where(referral_filter, Referral.case_id.is_not(None))
     in_scope = Case.id.in_(case_ids)
     return {
-        "active": _count(session, select(func.count()).where(in_scope, Case.status == "active")),
-        "withdrawn": _count(session, select(func.count()).where(in_scope, Case.status == "withdrawn")),
+        "active": _count(session, select(func.count()).where(in_scope, Case.status == CaseState.ACTIVE)),
+        "withdrawn": _count(session, select(func.count()).where(in_scope, Case.status == CaseState.WITHDRAWN)),
         "outcomes": _outcome_counts(session, case_ids),
     }
 

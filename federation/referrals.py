@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from federation import audit
 from federation.crypto import pins
-from federation.db import write_transaction
+from federation.db import rowcount, write_transaction
 from federation.errors import NotFound
-from federation.models import Organisation, Referral, utcnow
+from federation.models import MemberStatus, Organisation, Referral, utcnow
 from federation.organisations import Actor
 
 CODE_GROUPS = 4
@@ -166,7 +166,7 @@ def redeem(session: Session, policy: ReferralPolicy, code: str, case_id: int, sh
     if organisation_id is None:
         return NOT_APPLIED
     audit.record(session, "referral_used", actor="person", case_id=case_id, detail=f"shared={share}")
-    return ReferralOutcome(True, session.get(Organisation, organisation_id).display_name, share)
+    return ReferralOutcome(True, session.get_one(Organisation, organisation_id).display_name, share)
 
 
 def sharing_of(session: Session, case_id: int) -> Sharing | None:
@@ -183,15 +183,15 @@ def stop_sharing(session: Session, case_id: int, *, now: dt.datetime | None = No
 
     From the commit on, the organisation sees the case nowhere: not in its list, not by id.
     """
-    stopped = session.execute(
+    stopped = rowcount(session.execute(
         update(Referral).where(Referral.case_id == case_id, Referral.shared.is_(True))
-        .values(shared=False, sharing_stopped_at=now or utcnow())).rowcount
+        .values(shared=False, sharing_stopped_at=now or utcnow())))
     if stopped:
         audit.record(session, "sharing_stopped", actor="person", case_id=case_id)
     return bool(stopped)
 
 
 def _usable(policy: ReferralPolicy, normalised: str, now: dt.datetime):
-    active = select(Organisation.id).where(Organisation.status == "active")
+    active = select(Organisation.id).where(Organisation.status == MemberStatus.ACTIVE)
     return (Referral.code_digest == policy.code_digest(normalised), Referral.used_at.is_(None),
             Referral.expires_at > now, Referral.organisation_id.in_(active))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from federation.crypto import keys, signing
 from federation.crypto.keys import KeyStatus
 from federation.crypto.signing import Signer
+from federation.db import lock_feed_head, writes
 from federation.errors import FederationError
 from federation.models import SigningKey, utcnow
 
@@ -22,7 +23,8 @@ class NoActiveKey(FederationError):
 
 
 def create_key(session: Session, kek: bytes) -> SigningKey:
-    """Make a new active key, retiring any active one. Caller commits."""
+    """Make a new active key, retiring any active one, in the caller's write transaction
+    (which holds the feed head lock: no entry is being signed while the key changes)."""
     now = utcnow()
     for old in session.scalars(select(SigningKey).where(SigningKey.status == KeyStatus.ACTIVE)):
         old.status, old.not_after = KeyStatus.RETIRED, now
@@ -35,8 +37,17 @@ def create_key(session: Session, kek: bytes) -> SigningKey:
     return key
 
 
+@writes
+def rotate(session: Session, kek: bytes) -> SigningKey:
+    """Make a new active key; the old one is retired but stays published."""
+    lock_feed_head(session)
+    return create_key(session, kek)
+
+
+@writes
 def ensure_key(session: Session, kek: bytes) -> SigningKey:
     """The active key, created if there is none (first start of the embedded default)."""
+    lock_feed_head(session)
     return _active(session) or create_key(session, kek)
 
 
@@ -58,13 +69,15 @@ class Signers:
             raise NoActiveKey()
         signer = self._by_kid.get(kid)
         if signer is None:
-            key = session.get(SigningKey, kid)
+            key = session.get_one(SigningKey, kid)
             signer = self._by_kid[kid] = keys.load_signer(key.private_sealed, self._kek, kid)
         return signer
 
 
+@writes
 def revoke(session: Session, kid: str) -> None:
     """Mark a compromised key revoked: verifiers then refuse what it signed."""
+    lock_feed_head(session)
     key = session.get(SigningKey, kid)
     if key is None:
         raise FederationError(f"no key {kid}", code="unknown_key")

@@ -30,10 +30,21 @@ from federation import cases, feed, feedback, idempotency, platform_cases
 from federation.crypto import pins
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.tokens import new_token, token_digest
+from federation.db import writes
 from federation.errors import FederationError, InvalidInput, InvalidSignal, Unauthorized
 from federation.feedback import FeedbackItem
 from federation.idempotency import IdempotencyPolicy
-from federation.models import Case, CaseSignal, FeedbackLatest, FeedEntry, Partner, Signal, utcnow
+from federation.models import (
+    Case,
+    CaseSignal,
+    CaseState,
+    FeedbackLatest,
+    FeedEntry,
+    FeedOp,
+    Partner,
+    Signal,
+    utcnow,
+)
 from federation.partner_registry import check_access, get_partner
 from federation.signals import HEX_LENGTHS, parse_signal
 from federation.signing_keys import Signers
@@ -56,7 +67,7 @@ TO_FEEDBACK_VALUE = {"match_pending_review": "PendingReview", "blocked": "Blocke
 # None, QualityUnknown and Unknown carry no verdict and are refused.
 FROM_FEEDBACK_VALUE = {"PendingReview": "match_pending_review", "Blocked": "blocked",
                        "NotBlocked": "not_blocked", "Deleted": "deleted", "Withdrawn": "deleted"}
-_CASE_STATUS = {"active": "Active", "withdrawn": "Withdrawn"}
+_CASE_STATUS = {CaseState.ACTIVE: "Active", CaseState.WITHDRAWN: "Withdrawn"}
 _QUALITY_TAG = re.compile(r"quality:(\d{1,3})")
 
 FUNCTION_KEY_PREFIX = "fsf_"
@@ -82,8 +93,9 @@ class StopNCIIKeys:
     subscription_key: str  # sent as Ocp-Apim-Subscription-Key; shown once
 
 
+@writes
 def issue_keys(session: Session, partner_name: str) -> StopNCIIKeys:
-    """A new StopNCII key pair for the partner, replacing any earlier pair. Caller commits.
+    """A new StopNCII key pair for the partner, replacing any earlier pair.
 
     Only digests are stored. The pair carries the partner's scopes, like its token.
     Raises NotFound.
@@ -178,7 +190,7 @@ def _records(session: Session, rows) -> list[dict]:
     return [{"lastModtimestamp": row.seq + POSITION_OFFSET,
              "signalType": TYPES[row.type],
              "hashValue": row.value,
-             "hashStatus": "Active" if row.op == "add" else "Withdrawn",
+             "hashStatus": "Active" if row.op == FeedOp.ADD else "Withdrawn",
              "caseNumbers": case_numbers[row.signal_id],
              "CSPFeedbacks": feedbacks[row.signal_id]} for row in rows]
 

@@ -98,12 +98,12 @@ class MatchIndex:
         if entry is None:
             return False
         signal_type, key = entry
-        if signal_type in self._exact:
+        if isinstance(key, str):  # md5, sha256: the value itself
             holders = self._exact[signal_type][key]
             holders.discard(record_id)
             if not holders:
                 del self._exact[signal_type][key]
-        elif signal_type == "pdq":
+        elif signal_type == "pdq":  # a row of an index
             self.pdq.remove([key])
         else:
             self.phash.remove([key])

@@ -97,3 +97,13 @@ def reset_guess_counter(app) -> None:
     from federation.services import init_services
 
     init_services(app)  # made afresh from config: new, empty counters
+
+
+def rotate_signing_key(app) -> None:
+    """A new active feed-signing key, as `federation keys rotate` makes one."""
+    from sqlalchemy.orm import Session
+
+    from federation import signing_keys
+
+    with Session(app.extensions["federation.db"].engine) as session:
+        signing_keys.rotate(session, app.config["KEK_BYTES"])

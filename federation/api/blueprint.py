@@ -118,12 +118,13 @@ def _idempotency_key_parameter() -> dict:
 
 
 def _authenticated(access: Access, need: str | None):
-    assert access.check is not None and need is not None
+    check = access.check
+    assert check is not None and need is not None
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            access.check(need)
+            check(need)
             # Authentication was a read: it ends here, so the view starts with no open
             # transaction and may write (the transaction rule, docs/architecture.md).
             end_read(db.session)

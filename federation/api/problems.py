@@ -87,8 +87,9 @@ def register_error_handlers(app: Flask, html_handler=None) -> None:
             extra["errors"] = messages.get("json", messages)
             detail = "some fields are not valid"
         response = render(status, code, error.name, detail, **extra)
-        if status == 405 and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+        allowed = getattr(error, "valid_methods", None)  # a MethodNotAllowed's
+        if status == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     @app.errorhandler(Exception)

@@ -55,7 +55,7 @@ def typed_values(*, quality: bool) -> list[dict]:
                                                     "maximum": 100}
             alternative["required"] = ["quality"]
         elif quality:
-            alternative["not"] = {"required": ["quality"]}
+            alternative["properties"]["quality"] = {"type": "null"}  # absent, or null
         alternatives.append(alternative)
     return alternatives
 

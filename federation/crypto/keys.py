@@ -231,7 +231,7 @@ def _parse_jwk(jwk: Any, index: int) -> PublicKey:
     if jwk.get("use") != "sig" or jwk.get("alg") not in _ALGS:
         raise CryptoError(f"{where} is not an EdDSA signing key")
     try:
-        public_raw = b64u_decode(jwk.get("x"))
+        public_raw = b64u_decode(str(jwk.get("x", "")))
     except ValueError:
         raise CryptoError(f"{where} has an 'x' that is not base64url") from None
     if len(public_raw) != KEY_BYTES:
@@ -243,7 +243,7 @@ def _parse_jwk(jwk: Any, index: int) -> PublicKey:
     if status not in set(KeyStatus):
         raise CryptoError(f"{where} has an unknown status")
     not_before, not_after = jwk.get("nbf"), jwk.get("exp")
-    if not _is_int(not_before):
+    if not isinstance(not_before, int) or not _is_int(not_before):
         raise CryptoError(f"{where} needs an integer 'nbf'")
     if (status == KeyStatus.ACTIVE) != (not_after is None):
         raise CryptoError(f"{where}: 'exp' must be present exactly when the key is not active")

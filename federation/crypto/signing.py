@@ -1,6 +1,8 @@
 """Ed25519 signing and verification over raw 32-byte keys, and RFC 7638 key ids."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 
 from cryptography.exceptions import InvalidSignature
@@ -15,12 +17,14 @@ from federation.crypto.errors import CryptoError, SignatureError
 # platform's first sync verifies millions of entries. Both implement RFC 8032; libsodium
 # is the stricter (it also refuses non-canonical and small-order encodings), which can
 # only refuse forgeries, never our own signatures. Signing always uses `cryptography`.
+_sodium_open: Callable[[bytes, bytes], bytes] | None
+_SodiumBadSignature: type[Exception]
 try:
     from nacl.bindings import crypto_sign_open as _sodium_open
     from nacl.exceptions import BadSignatureError as _SodiumBadSignature
 except ImportError:  # pragma: no cover - exercised by the backend test
     _sodium_open = None
-    _SodiumBadSignature = None
+    _SodiumBadSignature = ValueError  # never raised: libsodium is not there to raise it
 
 
 KEY_BYTES = 32

@@ -12,7 +12,8 @@ Plain server-rendered forms. What protects them:
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, redirect, request, url_for
+from flask import Blueprint, g, redirect, request, url_for
+from werkzeug.wrappers import Response as ResponseBase
 
 from federation import caseworker_sessions, referral_reports, referrals
 from federation.caseworker_sessions import CsrfRefused
@@ -52,7 +53,7 @@ def _same_site_forms_only() -> None:
 
 
 @bp.after_request
-def _secure(response: Response) -> Response:
+def _secure(response: ResponseBase) -> ResponseBase:
     # With no-referrer, Chromium sends `Origin: null` on form posts, and a same-origin
     # post could not be told from a sandboxed cross-site one. same-origin still sends no
     # Referer to any other site. (The person's pages keep no-referrer.)
@@ -61,7 +62,7 @@ def _secure(response: Response) -> Response:
 
 
 @bp.get("")
-def home() -> Response:
+def home() -> ResponseBase:
     signed_in = _signed_in()
     if signed_in is None:
         return _to_sign_in()
@@ -70,14 +71,14 @@ def home() -> Response:
 
 
 @bp.get("/sign-in")
-def sign_in_page() -> Response:
+def sign_in_page() -> ResponseBase:
     if _signed_in() is not None:
         return redirect(url_for(".home"), 303)
     return _render("caseworker_sign_in.html")
 
 
 @bp.post("/sign-in")
-def sign_in() -> Response:
+def sign_in() -> ResponseBase:
     try:
         opened = caseworker_sessions.sign_in(db.session, request.form.get("token", ""))
     except FederationError as error:
@@ -92,7 +93,7 @@ def sign_in() -> Response:
 
 
 @bp.post("/sign-out")
-def sign_out() -> Response:
+def sign_out() -> ResponseBase:
     signed_in = _signed_in()
     if signed_in is not None:
         caseworker_sessions.check_csrf(signed_in, request.form.get("csrf_token"))
@@ -101,12 +102,12 @@ def sign_out() -> Response:
 
 
 @bp.post("/referrals")
-def make_referral() -> Response:
+def make_referral() -> ResponseBase:
     signed_in = _signed_in()
     if signed_in is None:
         return _to_sign_in()
     caseworker_sessions.check_csrf(signed_in, request.form.get("csrf_token"))
-    caseworker = db.session.get(Caseworker, signed_in.caseworker_id)
+    caseworker = db.session.get_one(Caseworker, signed_in.caseworker_id)
     actor = Actor(caseworker.organisation, caseworker)
     end_read(db.session)
     issued = referrals.create_referral(db.session, services().referrals, actor)
@@ -123,7 +124,7 @@ def _signed_in() -> caseworker_sessions.SignedIn | None:
     return g.caseworker
 
 
-def _to_sign_in() -> Response:
+def _to_sign_in() -> ResponseBase:
     response = redirect(url_for(".sign_in_page"), 303)
     if request.cookies.get(COOKIE):
         response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict",
@@ -131,7 +132,7 @@ def _to_sign_in() -> Response:
     return response
 
 
-def _render(template: str, status: int = 200, **context) -> Response:
+def _render(template: str, status: int = 200, **context) -> ResponseBase:
     return render_page(template, status=status, page="caseworker",
                        idle_minutes=services().caseworker_sessions.idle_seconds // 60,
                        ttl_days=services().referrals.ttl_days, date=format_date, **context)

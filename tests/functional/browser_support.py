@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -78,7 +79,7 @@ def serve_static(directories: Mapping[str, Path], pages: Mapping[str, str] | Non
 
 def _static_handler(directories: dict[str, Path], pages: dict[str, str]):
     class StaticHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
+        def do_GET(self) -> None:
             path = unquote(urlsplit(self.path).path)
             if path in pages:
                 self._send(pages[path].encode(), CONTENT_TYPES[".html"])
@@ -98,7 +99,7 @@ def _static_handler(directories: dict[str, Path], pages: dict[str, str]):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002
+        def log_message(self, format: str, *args) -> None:
             pass  # keep test output clean; tests watch requests from the browser side
 
     return StaticHandler
@@ -174,3 +175,98 @@ def hashing_harness() -> Iterator[str]:
     """Serve the portal's static files and the hashing harness; yield the harness URL."""
     with serve_static({"/static/": PORTAL_STATIC}, {"/harness.html": HASHING_HARNESS}) as base_url:
         yield f"{base_url}/harness.html"
+
+
+# How long hashing a few photos may take in the browser before a test gives up.
+HASHING_TIMEOUT_MS = 120_000
+
+
+def expect(target):
+    """Playwright's expect, imported when a test uses it (this module is also imported where
+    Playwright is not installed, to tell why Chromium tests skip)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
+
+
+class Portal:
+    """A fresh browser context on the portal, recording every request and page error.
+
+    The Quick exit site is routed to a local stand-in, so even that navigation never
+    leaves the machine.
+    """
+
+    def __init__(self, browser, base_url: str, **context_options):
+        self.base_url = base_url
+        self.context = browser.new_context(**context_options)
+        self.requests = RequestLog.attach(self.context)
+        self.context.route(re.compile(r"^https://www\.bbc\.co\.uk/"), lambda route: route.fulfill(
+            status=200, content_type="text/html", body="<!doctype html><title>Weather</title><p>Weather"))
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        # CSP and Trusted Types violations are reported as console errors. A refused or
+        # failed request is logged there too: the tests that cause one look at it themselves.
+        self.page.on("console", lambda message: message.type == "error"
+                     and not message.text.startswith("Failed to load resource")
+                     and self.errors.append(f"console: {message.text}"))
+
+    def close(self) -> None:
+        self.context.close()
+
+    def open(self, path: str = "/") -> None:
+        self.page.goto(self.base_url + path)
+
+    # The report flow, step by step.
+    def start_report(self) -> None:
+        self.open("/")
+        self.page.click("#age-adult")
+        expect(self.page.locator("#step-choose")).to_be_visible()
+
+    def choose(self, photos=(), others=()) -> None:
+        if photos:
+            self.page.set_input_files("#photos", [str(p) for p in photos])
+        if others:
+            self.page.set_input_files("#others", [str(p) for p in others])
+
+    def make_hashes(self) -> None:
+        self.page.click("#hash-start")
+        expect(self.page.locator("#step-review")).to_be_visible(timeout=HASHING_TIMEOUT_MS)
+
+    def agree(self) -> None:
+        self.page.click("#review-continue")
+        expect(self.page.locator("#step-consent")).to_be_visible()
+        for box in ("#consent-adult", "#consent-depicted", "#consent-share"):
+            self.page.check(box)
+
+    def receipts(self) -> list[tuple[str, str]]:
+        expect(self.page.locator("#step-done")).to_be_visible()
+        references = self.page.locator("#receipts .reference").all_inner_texts()
+        pins = self.page.locator("#receipts .pin").all_inner_texts()
+        return list(zip(references, pins, strict=True))
+
+    def report(self, photos=(), others=()) -> list[tuple[str, str]]:
+        self.start_report()
+        self.choose(photos, others)
+        self.make_hashes()
+        self.agree()
+        self.page.click("#send")
+        return self.receipts()
+
+    def row(self, name: str):
+        return self.page.locator("#file-list .file", has_text=name)
+
+    def off_machine(self) -> list[str]:
+        """Requests to anywhere but 127.0.0.1. A blob: URL names bytes already in this
+        browser's memory (a thumbnail of a chosen file), so one of this page's is local."""
+        return [request for request in self.requests.off_host()
+                if urlsplit(request.split(" ", 1)[1].removeprefix("blob:")).hostname != "127.0.0.1"]
+
+    def case_posts(self):
+        return [r for r in self.requests.requests if r.method == "POST" and r.url.endswith("/v1/cases")]
+
+    def credentials(self, path: str, reference: str, pin: str) -> None:
+        self.open(path)
+        self.page.fill("#reference", reference)
+        self.page.fill("#pin", pin)
+        self.page.click("#credentials-submit")

@@ -1,9 +1,11 @@
 """Fixtures shared by the functional tests."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.functional.browser_support import chromium_missing_reason, launch_chromium
+from tests.functional.browser_support import Portal, chromium_missing_reason, launch_chromium, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -18,3 +20,25 @@ def browser():
         browser = launch_chromium(playwright)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(app):
+    """The app served on 127.0.0.1 by a threaded server, for the browser."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    with serve_in_thread(server) as url:
+        yield url
+
+
+@pytest.fixture
+def portal(browser, base_url, clean_database):
+    portal = Portal(browser, base_url)
+    yield portal
+    portal.close()
+
+
+@pytest.fixture(scope="module")
+def photos(corpus_dir) -> list[Path]:
+    return sorted((corpus_dir / "pdq-reference" / "bridge-mods").glob("*.jpg"))

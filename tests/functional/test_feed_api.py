@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from federation import signing_keys
 from federation.crypto.errors import KeyStatusError, SignatureError, UnknownKeyError
 from federation.crypto.keys import KeySet, verify_entry
-from federation.db import lock_feed_head, write_transaction
-from tests.factories import add_partner, bearer, case_payload, random_signal, read_feed
+from federation.models import MemberStatus
+from tests.factories import add_partner, bearer, case_payload, random_signal, read_feed, rotate_signing_key
 
 
 @pytest.fixture
@@ -25,12 +25,6 @@ def report(client, signals):
 
 def keyset(client) -> KeySet:
     return KeySet.from_jwks(client.get("/.well-known/federation-keys").get_json())
-
-
-def rotate(app):
-    with Session(app.extensions["federation.db"].engine) as session, write_transaction(session):
-        lock_feed_head(session)
-        signing_keys.create_key(session, app.config["KEK_BYTES"])
 
 
 def test_cases_and_withdrawals_become_signed_adds_and_deletes(client, token):
@@ -123,8 +117,8 @@ def test_suspended_partner_is_refused(app, client, token):
 
     with Session(app.extensions["federation.db"].engine) as session:
         name = partner_registry.list_partners(session)[0].name
-        partner_registry.set_status(session, name, "suspended")
-        session.commit()
+        session.rollback()  # end the read: set_status is a write transaction of its own
+        partner_registry.set_status(session, name, MemberStatus.SUSPENDED)
     response = client.get("/v1/feed", headers=bearer(token))
     assert response.status_code == 403 and response.get_json()["code"] == "partner_suspended"
 
@@ -150,7 +144,7 @@ def test_rotation_mid_sync_keeps_every_entry_verifiable(app, client, token):
     report(client, [random_signal("md5") for _ in range(5)])
     synced = read_feed(client, token, limit=2)
     old_kid = synced[0]["kid"]
-    rotate(app)
+    rotate_signing_key(app)
     credentials = report(client, [random_signal("md5") for _ in range(5)])
     client.post("/v1/cases/withdraw", json=credentials)
 
@@ -167,7 +161,7 @@ def test_rotation_mid_sync_keeps_every_entry_verifiable(app, client, token):
 def test_revoked_key_is_refused(app, client, token):
     report(client, [random_signal("md5")])
     entry = read_feed(client, token)[0]
-    rotate(app)
+    rotate_signing_key(app)
     with Session(app.extensions["federation.db"].engine) as session:
         signing_keys.revoke(session, entry["kid"])
         session.commit()

@@ -44,41 +44,50 @@ def headers_for(path: str, credentials) -> dict:
 
 
 def semantic(case):
-    """What a schema cannot say, for valid requests: a feedback time (or a StopNCII
-    lastModtimestamp) is a time in the past, a batch names each hash once (both are refused with their own codes), and a
-    StopNCII page token is one we issued (a generated one is refused as forged), and no
-    string holds a NUL or a lone surrogate and no integer is over 20 digits (refused in any body, federation.api.strict_json)."""
+    """What a schema cannot say, for valid requests:
+    - a feedback time (or a StopNCII lastModtimestamp) is in the past;
+    - a batch names each hash once, with one verdict (both refused as duplicate_item);
+    - a StopNCII ImagePDQ carries its quality as a tag, and its length fits its type;
+    - a StopNCII page token is one we issued (a generated one is refused as forged);
+    - no string holds a NUL or a lone surrogate and no integer is over 20 digits
+      (refused in any body by federation.api.strict_json).
+    """
     if isinstance(case.query, dict):
         case.query.pop("nextPageToken", None)
     if case.body is not None and not isinstance(case.body, NotSet):
         case.body = _printable(case.body)
     body = case.body if isinstance(case.body, dict) else {}
     for name in ("items", "hashRecords", "hashFeedbacks"):
-        if isinstance(body.get(name), list):
-            seen, kept = set(), []
-            for entry in body[name]:
-                key = (entry.get("type"), str(entry.get("value", entry.get("hashValue"))).lower())
-                if isinstance(entry, dict) and key not in seen:
-                    seen.add(key)
-                    kept.append(entry)
-                    if "occurred_at" in entry:
-                        entry["occurred_at"] = "2026-01-01T00:00:00+00:00"
-            body[name] = kept
-            for record in kept if name == "hashRecords" else ():
-                # An ImagePDQ is 64 hex with its quality as a tag; a VideoMD5 is 32 hex.
-                pdq = record.get("signalType", "").endswith("ImagePDQ")
-                record["hashValue"] = (str(record.get("hashValue", "")) * 64)[:64 if pdq else 32] or "0" * 64
-                if record.get("lastModtimestamp") is not None:
-                    record["lastModtimestamp"] = 1_767_225_600  # a unix time in the past
-                # One verdict per hash per batch (two are refused as duplicate_item).
-                feedbacks = [f for f in record.get("CSPFeedbacks") or [] if isinstance(f, dict)][:1]
-                if pdq:
-                    feedbacks = feedbacks or [{"feedbackValue": "Blocked"}]
-                    feedbacks[0]["tags"] = ["quality:80"]
-                record["CSPFeedbacks"] = feedbacks
-            if "count" in body:
-                body["count"] = len(kept)
+        if not isinstance(body.get(name), list):
+            continue
+        entries = [entry for entry in body[name] if isinstance(entry, dict)]
+        for entry in entries:
+            if "occurred_at" in entry:
+                entry["occurred_at"] = "2026-01-01T00:00:00+00:00"
+            if name == "hashRecords":
+                _stopncii_record(entry)
+        seen, kept = set(), []
+        for entry in entries:
+            key = str(entry.get("value", entry.get("hashValue"))).lower()
+            if key not in seen:
+                seen.add(key)
+                kept.append(entry)
+        body[name] = kept
+        if "count" in body:
+            body["count"] = len(kept)
     return case
+
+
+def _stopncii_record(record: dict) -> None:
+    pdq = str(record.get("signalType", "")).endswith("ImagePDQ")
+    record["hashValue"] = (str(record.get("hashValue", "")) * 64)[:64 if pdq else 32] or "0" * 64
+    if record.get("lastModtimestamp") is not None:
+        record["lastModtimestamp"] = 1_767_225_600  # a unix time in the past
+    feedbacks = [f for f in record.get("CSPFeedbacks") or [] if isinstance(f, dict)][:1]
+    if pdq:
+        feedbacks = feedbacks or [{"feedbackValue": "Blocked"}]
+        feedbacks[0]["tags"] = ["quality:80"]
+    record["CSPFeedbacks"] = feedbacks
 
 
 def _printable(value):

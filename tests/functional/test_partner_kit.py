@@ -95,11 +95,11 @@ def test_report_sends_feedback_lines(kit, client, corpus_dir):
 
 
 def test_trust_on_first_use_then_new_keys_need_trust(app, kit, client):
-    from tests.functional.test_feed_api import rotate
+    from tests.factories import rotate_signing_key
 
     client.post("/v1/cases", json=case_payload([random_signal("md5")]))
     assert kit("sync").exit_code == 0
-    rotate(app)
+    rotate_signing_key(app)
     client.post("/v1/cases", json=case_payload([random_signal("md5")]))
     stopped = kit("sync")
     assert stopped.exit_code == 1 and "federation-partner trust" in stopped.output
@@ -199,10 +199,11 @@ def test_tampered_entry_stops_before_applying_and_names_the_seq(real_entries, tm
 
 def test_a_key_the_federation_never_published(real_entries, tmp_path):
     jwks, entries = real_entries
+    import datetime as dt
+
     from federation.crypto.encoding import b64u_encode
     from federation.crypto.keys import public_jwk
     from federation.crypto.signing import generate_keypair, key_id
-    import datetime as dt
 
     _, other = generate_keypair()
     jwks = {"keys": [public_jwk(key_id(other), other, "active", dt.datetime.now(dt.UTC), None)]}

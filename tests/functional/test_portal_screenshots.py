@@ -13,12 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.functional.test_portal import (  # noqa: F401 (fixtures)
-    HASHING_TIMEOUT_MS,
-    Portal,
-    base_url,
-    photos,
-)
+from tests.functional.browser_support import HASHING_TIMEOUT_MS, Portal
 
 pytestmark = pytest.mark.browser
 

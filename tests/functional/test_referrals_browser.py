@@ -15,10 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import add_organisation, add_partner, bearer, reset_guess_counter
-from tests.functional.test_portal import (  # noqa: F401 (fixtures)
-    Portal,
-    base_url,
-)
+from tests.functional.browser_support import Portal
 
 pytestmark = pytest.mark.browser
 
