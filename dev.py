@@ -22,7 +22,8 @@ PYTHON = BIN / "python"
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    # Runs on whatever python3 a newcomer has, before .venv exists: say what is needed.
+    if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print("creating .venv ...", flush=True)
@@ -33,8 +34,8 @@ def setup() -> None:
         return
     print("installing federation and its test dependencies into .venv ...", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["--upgrade", "pip", "setuptools>=69", "wheel"], check=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[test,postgres,partner,redis]"], check=True)
+    subprocess.run([*pip, "--upgrade", "pip", "setuptools>=69", "wheel"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[test,postgres,partner,redis]"], check=True)
     stamp.write_text(digest)
 
 

@@ -81,7 +81,7 @@ class RedisCounter:
         name = self._name(key)
         try:
             failures, ttl = self._redis.pipeline().get(name).ttl(name).execute()
-        except Exception:  # noqa: BLE001 - any Redis failure: fail open, and say so
+        except Exception:
             log.warning("rate-limit counter unavailable; allowing the request", exc_info=True)
             return 0
         if failures is None or int(failures) < self.limit.limit:
@@ -93,7 +93,7 @@ class RedisCounter:
         try:
             # NX: only the first failure of a window sets its end (Redis >= 7).
             self._redis.pipeline().incr(name).expire(name, self.limit.window_seconds, nx=True).execute()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("rate-limit counter unavailable; failure not counted", exc_info=True)
 
     def _name(self, key: str) -> str:

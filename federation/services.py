@@ -50,7 +50,7 @@ def build_services(config: dict[str, Any]) -> Services:
         lock_base_seconds=int(config["PIN_LOCK_BASE_SECONDS"]),
         lock_max_seconds=int(config["PIN_LOCK_MAX_SECONDS"]))
     try:
-        pins.dummy_pin_hash  # made now: a cost libsodium refuses fails here, not at a report
+        _ = pins.dummy_pin_hash  # made now: a cost libsodium refuses fails here, not at a report
     except ValueError as error:
         raise ConfigError(f"FEDERATION_PIN_ARGON2_MEMORY_KIB / _PASSES: {error}") from None
     return Services(

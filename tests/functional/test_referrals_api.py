@@ -264,7 +264,7 @@ def limited_app(request, make_app, clean_database):
 
 def test_guessing_codes_is_rate_limited_per_client(limited_app):
     client = limited_app.test_client()
-    token, workers = add_organisation(limited_app, "haven", "Safe Haven Helpline", caseworkers=("sam",))
+    _token, workers = add_organisation(limited_app, "haven", "Safe Haven Helpline", caseworkers=("sam",))
     made = make_referral(client, workers["sam"])
     guesser = {"REMOTE_ADDR": "203.0.113.9"}
     for n in range(3):
