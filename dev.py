@@ -2,7 +2,7 @@
 """The two commands of the Quick start. Needs only Python 3.11+ and pip.
 
     python3 dev.py serve   set up .venv, migrate, run the service on SQLite with demo keys
-    python3 dev.py test    set up .venv, run the whole suite on SQLite, then on PostgreSQL
+    python3 dev.py test    set up .venv, run ruff and mypy, then the whole suite on SQLite and on PostgreSQL
 
 Setup is repeated only when pyproject.toml changes (a stamp in .venv records its hash).
 """
@@ -47,6 +47,10 @@ def serve(args: list[str]) -> int:
 def test(args: list[str]) -> int:
     setup()
     results = {}
+    # Lint and types first (the rules are in pyproject.toml); a failure is reported with the rest.
+    for name, command in (("ruff", [str(BIN / "ruff"), "check", "."]), ("mypy", [str(BIN / "mypy")])):
+        print(f"\n=== {name} ===", flush=True)
+        results[name] = subprocess.call(command, cwd=ROOT)
     for backend in ("sqlite", "postgres"):
         print(f"\n=== test suite on {backend} ===", flush=True)
         env = dict(os.environ, FEDERATION_TEST_DB=backend)
