@@ -8,6 +8,7 @@ from typing import Annotated
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -131,9 +132,17 @@ class Case(Base):
     consent_version: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[created_timestamp]
     withdrawn_at: Mapped[timestamp | None]
+    # Wrong PINs on `pin_failures_day` (UTC), from every network together; at the daily
+    # cap the case is refused to everyone until `locked_until` (the next UTC midnight),
+    # and `lockouts` counts the days that happened. Per-network counts are not stored
+    # here: they would need an address (federation/case_access.py).
     failed_pin_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pin_failures_day: Mapped[dt.date | None] = mapped_column(Date)
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[timestamp | None]
+    # Set while a person's report waits for the feed's budget (federation/cases.py):
+    # stored and answerable, its new hashes not yet published. Published oldest first.
+    held_at: Mapped[timestamp | None] = mapped_column(UTCDateTime, index=True)
     # The platform that reported a `platform` case (POST /v1/signals, StopNCII SubmitHashes).
     # Such a case has no usable reference or PIN: see federation/platform_cases.py.
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id", ondelete="SET NULL"))
@@ -218,6 +227,11 @@ class FeedHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The token bucket bounding how fast people's reports grow the feed, changed only
+    # under this row's lock: whole entries left, and when they were last topped up
+    # (both null: a full bucket).
+    person_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    person_tokens_at: Mapped[timestamp | None]
 
 
 class SigningKey(Base):
