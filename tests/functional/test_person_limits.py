@@ -112,7 +112,12 @@ def test_network_pin_locks_are_shared_through_redis(make_app, clean_database, re
 def test_a_stranger_cannot_lock_the_owner_out(client, engine):
     receipt = report(client).get_json()
     right = {"reference": receipt["reference"], "pin": receipt["pin"]}
-    for _ in range(12):  # past two locks' worth, from the stranger's network
+    for _ in range(4):  # one short of a lock, from the stranger's network
+        assert client.post("/v1/cases/status", json=wrong_pin(receipt), **at("198.51.100.7")).status_code == 404
+    # The owner's own typo counts for the owner's network only: no lock for them.
+    assert client.post("/v1/cases/status", json=wrong_pin(receipt), **at("203.0.113.20")).status_code == 404
+    assert client.post("/v1/cases/status", json=right, **at("203.0.113.20")).status_code == 200
+    for _ in range(8):  # the stranger's fifth locks the stranger's network; the rest are refused
         client.post("/v1/cases/status", json=wrong_pin(receipt), **at("198.51.100.7"))
     stranger = client.post("/v1/cases/status", json=right, **at("198.51.100.7"))
     assert stranger.status_code == 429 and stranger.get_json()["code"] == "locked"
