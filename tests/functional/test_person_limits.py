@@ -25,7 +25,8 @@ def report(client, address: str = "192.0.2.1"):
 
 
 def wrong_pin(receipt: dict) -> dict:
-    return {"reference": receipt["reference"], "pin": "00000000" if receipt["pin"] != "00000000" else "11111111"}
+    return {"reference": receipt["reference"],
+            "pin": "00000000" if receipt["pin"] != "00000000" else "11111111"}
 
 
 def assert_rate_limited(response) -> None:
@@ -104,7 +105,8 @@ def test_network_pin_locks_are_shared_through_redis(make_app, clean_database, re
     first, second = (make_app(REDIS_URL=url, REDIS_PREFIX=prefix).test_client() for _ in range(2))
     receipt = report(first).get_json()
     for worker in (first, second, first, second, first):
-        assert worker.post("/v1/cases/status", json=wrong_pin(receipt), **at("198.51.100.7")).status_code == 404
+        wrong = worker.post("/v1/cases/status", json=wrong_pin(receipt), **at("198.51.100.7"))
+        assert wrong.status_code == 404
     locked = second.post("/v1/cases/status", json=wrong_pin(receipt), **at("198.51.100.7"))
     assert locked.status_code == 429 and locked.get_json()["code"] == "locked"
 
@@ -113,7 +115,8 @@ def test_a_stranger_cannot_lock_the_owner_out(client, engine):
     receipt = report(client).get_json()
     right = {"reference": receipt["reference"], "pin": receipt["pin"]}
     for _ in range(4):  # one short of a lock, from the stranger's network
-        assert client.post("/v1/cases/status", json=wrong_pin(receipt), **at("198.51.100.7")).status_code == 404
+        assert client.post("/v1/cases/status", json=wrong_pin(receipt),
+                           **at("198.51.100.7")).status_code == 404
     # The owner's own typo counts for the owner's network only: no lock for them.
     assert client.post("/v1/cases/status", json=wrong_pin(receipt), **at("203.0.113.20")).status_code == 404
     assert client.post("/v1/cases/status", json=right, **at("203.0.113.20")).status_code == 200
@@ -147,7 +150,8 @@ def test_the_daily_cap_stops_a_distributed_guesser(make_app, clean_database):
     receipt = report(client).get_json()
     right = {"reference": receipt["reference"], "pin": receipt["pin"]}
     for n in range(6):  # each guess from another address: no network is ever locked
-        assert client.post("/v1/cases/status", json=wrong_pin(receipt), **at(f"198.51.100.{n}")).status_code == 404
+        assert client.post("/v1/cases/status", json=wrong_pin(receipt),
+                           **at(f"198.51.100.{n}")).status_code == 404
     refused = client.post("/v1/cases/status", json=wrong_pin(receipt), **at("198.51.100.99"))
     assert refused.status_code == 429 and refused.get_json()["code"] == "locked"
     assert int(refused.headers["Retry-After"]) == 2 * 3600  # until the UTC day rolls
