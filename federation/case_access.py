@@ -117,8 +117,7 @@ def authenticate(session: Session, policy: PinPolicy, reference: str, pin: str,
             audit.record(session, "unknown_reference", actor="person")
         raise CaseNotFound()
     if not matched:
-        _count_failure(session, policy, case.id, now)
-        locks.record_failure(case.id, network)
+        _count_failure(session, policy, case.id, now, locks.record_failure(case.id, network))
         raise CaseNotFound()
     locks.forget(case.id, network)
     # A hash made with older settings (or as scrypt, before Argon2id) is replaced now
@@ -136,8 +135,10 @@ def next_day(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
-def _count_failure(session: Session, policy: PinPolicy, case_id: int, now: dt.datetime) -> None:
-    """Count a wrong PIN against the case's daily cap (from every network together)."""
+def _count_failure(session: Session, policy: PinPolicy, case_id: int, now: dt.datetime,
+                   network_lock_seconds: int) -> None:
+    """Count a wrong PIN against the case's daily cap (from every network together), and
+    audit the lock it earned the guessing network, if it did (not which network)."""
     today = now.astimezone(dt.UTC).date()
     with write_transaction(session):
         # One atomic statement: concurrent guesses cannot lose a count, and the first
@@ -149,6 +150,9 @@ def _count_failure(session: Session, policy: PinPolicy, case_id: int, now: dt.da
                     pin_failures_day=today)
             .returning(Case.failed_pin_attempts)).scalar_one()
         audit.record(session, "pin_failed", actor="person", case_id=case_id)
+        if network_lock_seconds:
+            audit.record(session, "case_locked", actor="person", case_id=case_id,
+                         detail=f"seconds={network_lock_seconds} one_network")
         if failures == policy.daily_cap:
             # Exactly one request sees the cap reached: the case locks until the day rolls.
             until = next_day(now)

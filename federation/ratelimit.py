@@ -80,6 +80,7 @@ class KeyRing:
     def __init__(self, redis: Any = None, prefix: str = "federation:", clock: Clock = time.time) -> None:
         self._redis, self._prefix, self.clock = redis, prefix, clock
         self._keys: dict[int, bytes] = {}
+        self._none_before = -1  # days up to this one had no key (yesterday's, looked up once)
         self._lock = threading.Lock()
 
     def keys(self) -> tuple[int, bytes, bytes | None]:
@@ -96,6 +97,8 @@ class KeyRing:
         with self._lock:
             if day in self._keys:
                 return self._keys[day]
+            if not create and day <= self._none_before:
+                return None
         key: bytes | None
         if self._redis is None:
             key = secrets.token_bytes(32) if create else None
@@ -106,9 +109,11 @@ class KeyRing:
             if create:
                 self._redis.set(name, secrets.token_bytes(32), nx=True, ex=expiry)
             key = self._redis.get(name)
-        if key is not None:
-            with self._lock:
+        with self._lock:
+            if key is not None:
                 key = self._keys.setdefault(day, key)
+            elif not create:  # a past day without a key never gets one
+                self._none_before = max(self._none_before, day)
         return key
 
 

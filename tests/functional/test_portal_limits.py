@@ -79,7 +79,9 @@ def test_a_busy_network_on_the_report_page_keeps_the_photos_and_can_retry(page, 
     photo = sorted((corpus_dir / "pdq-reference" / "bridge-mods").glob("*.jpg"))[0]
     page.goto(page.base + "/")
     page.click("#age-adult")
+    expect(page.locator("#step-choose")).to_be_visible()
     page.set_input_files("#photos", [str(photo)])
+    expect(page.locator("#file-list .file")).to_have_count(1)
     page.click("#hash-start")
     expect(page.locator("#step-review")).to_be_visible(timeout=120_000)
     page.click("#review-continue")
