@@ -361,7 +361,7 @@ def publish_person_case(session: Session, signers: Signers, budget: FeedBudget, 
     now = budget.clock()
     bucket = _Bucket.load(session, budget, now)
     _drain(session, signers, bucket, budget.drain_per_report)
-    waiting = session.scalar(select(Case.id).where(Case.held_at.is_not(None)).limit(1)) is not None
+    waiting = _oldest_held(session) is not None
     cost = _new_entries(session, [link.signal_id for link in links])
     held = waiting or cost > bucket.tokens
     if held:
@@ -393,8 +393,7 @@ def _drain(session: Session, signers: Signers, bucket: _Bucket, most: int | None
     (and `most`, if given); stop at the first that does not. Under the feed head lock."""
     released = entries = 0
     while True:
-        case_id = session.scalar(select(Case.id).where(Case.held_at.is_not(None))
-                                 .order_by(Case.held_at, Case.id).limit(1))
+        case_id = _oldest_held(session)
         if case_id is None:
             break
         links = _links_of(session, case_id)
@@ -407,6 +406,12 @@ def _drain(session: Session, signers: Signers, bucket: _Bucket, most: int | None
         bucket.tokens -= cost
         released, entries = released + 1, entries + cost
     return released, entries
+
+
+def _oldest_held(session: Session) -> int | None:
+    """The case held longest, if any: one look at the (nearly always empty) partial index."""
+    return session.scalar(select(Case.id).where(Case.held_at.is_not(None))
+                          .order_by(Case.held_at, Case.id).limit(1))
 
 
 def _new_entries(session: Session, signal_ids: list[int]) -> int:

@@ -21,7 +21,9 @@ def upgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pin_failures_day', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('held_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_index('ix_cases_held_at', ['held_at'], unique=False)
+        batch_op.create_index('ix_cases_held_at', ['held_at', 'id'], unique=False,
+                              postgresql_where=sa.text('held_at IS NOT NULL'),
+                              sqlite_where=sa.text('held_at IS NOT NULL'))
     with op.batch_alter_table('feed_head', schema=None) as batch_op:
         batch_op.add_column(sa.Column('person_tokens', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('person_tokens_at', sa.DateTime(timezone=True), nullable=True))
