@@ -327,6 +327,32 @@ def _flatten(counts: dict, prefix: str = ""):
             yield f"{prefix}{name}\t{value}"
 
 
+# --- the feed --------------------------------------------------------------------------
+
+@main.group("feed")
+def feed_group() -> None:
+    """The signed feed platforms follow."""
+
+
+@feed_group.command("publish-held")
+@click.pass_obj
+def feed_publish_held(app) -> None:
+    """Publish held reports, oldest first, as far as the feed's budget allows.
+
+    Reports are held when people's reports arrive faster than
+    FEDERATION_FEED_PERSON_ENTRIES_PER_MINUTE; run this every minute (cron, a systemd
+    timer) so they go out even when no new report comes to drain them. Prints counts only.
+    """
+    from federation import cases
+    from federation.services import services
+
+    with _session(app) as session:
+        done = cases.publish_held(session, services(app).signers, services(app).feed_budget)
+    oldest = done.oldest_held_at.isoformat() if done.oldest_held_at else "-"
+    click.echo(f"published {done.released} held reports ({done.entries} feed entries); "
+               f"still held: {done.still_held} (oldest held since {oldest})")
+
+
 # --- signing keys ----------------------------------------------------------------------
 
 @main.group("keys")
