@@ -2,7 +2,7 @@
 """The two commands of the Quick start. Needs only Python 3.11+ and pip.
 
     python3 dev.py serve   set up .venv, migrate, run the service on SQLite with demo keys
-    python3 dev.py test    set up .venv, run the whole suite on SQLite, then on PostgreSQL
+    python3 dev.py test    set up .venv, run ruff and mypy, then the whole suite on SQLite and on PostgreSQL
 
 Setup is repeated only when pyproject.toml changes (a stamp in .venv records its hash).
 """
@@ -22,7 +22,8 @@ PYTHON = BIN / "python"
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    # Runs on whatever python3 a newcomer has, before .venv exists: say what is needed.
+    if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print("creating .venv ...", flush=True)
@@ -33,8 +34,8 @@ def setup() -> None:
         return
     print("installing federation and its test dependencies into .venv ...", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["--upgrade", "pip", "setuptools>=69", "wheel"], check=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[test,postgres,partner,redis]"], check=True)
+    subprocess.run([*pip, "--upgrade", "pip", "setuptools>=69", "wheel"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[test,postgres,partner,redis]"], check=True)
     stamp.write_text(digest)
 
 
@@ -46,6 +47,10 @@ def serve(args: list[str]) -> int:
 def test(args: list[str]) -> int:
     setup()
     results = {}
+    # Lint and types first (the rules are in pyproject.toml); a failure is reported with the rest.
+    for name, command in (("ruff", [str(BIN / "ruff"), "check", "."]), ("mypy", [str(BIN / "mypy")])):
+        print(f"\n=== {name} ===", flush=True)
+        results[name] = subprocess.call(command, cwd=ROOT)
     for backend in ("sqlite", "postgres"):
         print(f"\n=== test suite on {backend} ===", flush=True)
         env = dict(os.environ, FEDERATION_TEST_DB=backend)

@@ -32,9 +32,9 @@ def seed(url: str, env: dict[str, str]) -> tuple[list[tuple[str, str]], str]:
     from federation import cases, partner_registry, signing_keys
     from federation.case_access import PinPolicy
     from federation.cases import Consent
-    from federation.idempotency import IdempotencyPolicy
     from federation.config import parse_secret
     from federation.db import make_engine
+    from federation.idempotency import IdempotencyPolicy
     from federation.referrals import ReferralPolicy
     from federation.signals import SignalValue
 

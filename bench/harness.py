@@ -84,7 +84,7 @@ def _wait_ready(base: str, process: subprocess.Popen, timeout: float = 30) -> No
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def median(values: list[float]) -> float:

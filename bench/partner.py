@@ -112,7 +112,7 @@ def bench_index(count: int, query_count: int, repeat: int, seed: int) -> None:
     planted_found = all(src in ours[i][0].tolist() for i, src in enumerate(sources))
     print(f"ours    build {build:6.1f} s  {ours_bytes:6.1f} B/hash  "
           f"{ours_qps:9.0f} queries/s  planted near-duplicates all found: {planted_found}")
-    del index
+    index = None  # freed before the next index is built
     gc.collect()
 
     # faiss brute force: the exact answers, and a baseline.
@@ -131,12 +131,12 @@ def bench_index(count: int, query_count: int, repeat: int, seed: int) -> None:
     truth = truth[-1]
     print(f"faiss IndexBinaryFlat               {flat_bytes:6.1f} B/hash         "
           f"{flat_qps:9.0f} queries/s  ({flat_queries} queries)")
-    del flat
+    flat = None
     gc.collect()
 
     found = [set(ours[i][0].tolist()) for i in range(flat_queries)]
     true_total = sum(len(t) for t in truth)
-    hits = sum(len(f & t) for f, t in zip(found, truth))
+    hits = sum(len(f & t) for f, t in zip(found, truth, strict=False))
     recall = hits / true_total if true_total else 1.0
     precision = hits / sum(len(f) for f in found) if any(found) else 1.0
     print(f"ours vs exact: recall {recall:.4f}  precision {precision:.4f}  "
@@ -154,7 +154,7 @@ def bench_index(count: int, query_count: int, repeat: int, seed: int) -> None:
                           mih_queries, repeat)
     print(f"faiss MultiHash(256,16,16) nflip=1 build {mih_build:6.1f} s  {mih_bytes:6.1f} B/hash serialised  "
           f"{mih_qps:9.0f} queries/s  ({mih_queries} queries)")
-    del mih
+    mih = None
     gc.collect()
 
     best = max(flat_qps, mih_qps)
@@ -194,15 +194,15 @@ def bench_hashing(corpus: Path, repeat: int) -> None:
         # both alike; the ratio is the median of the per-run ratios.
         ours_rates, reference_rates = [], []
         for run in range(repeat + 1):
-            ours_rate = median_rate(lambda: [hash_photo(p) for p in paths], len(paths), 1)
-            reference_rate = median_rate(lambda: [reference(p) for p in paths], len(paths), 1)
+            ours_rate = median_rate(lambda paths=paths: [hash_photo(p) for p in paths], len(paths), 1)
+            reference_rate = median_rate(lambda paths=paths: [reference(p) for p in paths], len(paths), 1)
             if run:  # the first pair warms caches
                 ours_rates.append(ours_rate)
                 reference_rates.append(reference_rate)
-        ratio = statistics.median(o / r for o, r in zip(ours_rates, reference_rates))
+        ratio = statistics.median(o / r for o, r in zip(ours_rates, reference_rates, strict=False))
         ours_rate, reference_rate = statistics.median(ours_rates), statistics.median(reference_rates)
         worst = 0
-        for row, path in zip(chosen, paths):
+        for row, path in zip(chosen, paths, strict=False):
             if int(row["pdq_quality"]) >= 80:
                 ours = hex_to_bits(hash_photo(path).pdq)
                 worst = max(worst, int((ours != hex_to_bits(reference(path))).sum()))

@@ -8,7 +8,7 @@ from federation.models import AuditEvent, table
 
 EVENTS = frozenset({
     "case_created", "status_checked", "pin_failed", "case_locked", "locked_attempt",
-    "unknown_reference", "case_withdrawn", "withdraw_repeated",
+    "unknown_reference", "case_withdrawn", "withdraw_repeated", "case_held", "case_released",
     "referral_created", "referral_used", "sharing_stopped", "caseworker_signed_in",
 })
 

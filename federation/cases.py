@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import case as sql_case
@@ -19,7 +19,7 @@ from federation.case_access import PinPolicy, authenticate
 from federation.crypto import pins as pins_module
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.sealing import PIN_SEAL_INFO, derive_key, seal, unseal
-from federation.db import dialect_insert, lock_feed_head, write_transaction
+from federation.db import dialect_insert, lock_feed_head, rowcount, write_transaction
 from federation.errors import InvalidInput
 from federation.idempotency import IdempotencyPolicy
 from federation.models import (
@@ -29,9 +29,11 @@ from federation.models import (
     CaseSource,
     CaseState,
     FeedbackLatest,
+    FeedHead,
     FeedOp,
     Partner,
     Signal,
+    table,
     utcnow,
 )
 from federation.signals import SignalValue, dedupe
@@ -100,12 +102,33 @@ class CaseStatus:
     withdrawn_at: dt.datetime | None
     platforms: tuple[PlatformOutcome, ...] = ()
     sharing: referrals.Sharing | None = None  # the referral behind the case, if any
+    # Recorded, but its hashes wait for the feed's budget (FeedBudget) to be published.
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class FeedBudget:
+    """How fast people's reports may grow the feed: a token bucket of feed entries,
+    `per_minute` added each minute, saved up to `burst` (0 per minute: no bound).
+
+    A report whose new entries do not fit, or that arrives while others wait, is stored
+    and answered as usual but *held*: its hashes are published later, oldest first, when
+    a person's report finds budget (up to `drain_per_report` entries, so that report stays
+    quick) or when the operator runs `federation feed publish-held`.
+    Platform-sourced cases are not bounded.
+    """
+
+    per_minute: int = 300
+    burst: int = 3000
+    drain_per_report: int = 1000
+    clock: Callable[[], dt.datetime] = utcnow
 
 
 def create_case(session: Session, pins: PinPolicy, signers: Signers, idempotency_policy: IdempotencyPolicy,
                 signals: list[SignalValue], consent: Consent, *,
                 referrals_policy: referrals.ReferralPolicy, referral_code: str | None = None,
-                share_with_referrer: bool = False, idempotency_key: str | None = None) -> CaseReceipt:
+                share_with_referrer: bool = False, idempotency_key: str | None = None,
+                budget: FeedBudget | None = None) -> CaseReceipt:
     """Open a person's case holding these signals and publish those that became active.
 
     A referral code is spent on the case in the same transaction; with
@@ -113,7 +136,8 @@ def create_case(session: Session, pins: PinPolicy, signers: Signers, idempotency
     cannot be used (unknown, expired, used, organisation suspended) does not stop the
     report: the receipt says it was not applied. With an idempotency key, a repeat of
     the same request returns the first receipt, with the PIN sealed to the key instead
-    of in clear (see `open_sealed_pin`).
+    of in clear (see `open_sealed_pin`). With a `budget`, the new hashes may be held for
+    later publication (`FeedBudget`); without, they are published at once.
     Raises InvalidInput (no consent, no or too many signals), Conflict (key reused).
     """
     if not (consent.adult and consent.depicted_or_acting_for and consent.share_with_platforms):
@@ -132,7 +156,10 @@ def create_case(session: Session, pins: PinPolicy, signers: Signers, idempotency
         if referral_code is not None:
             referral = referrals.redeem(session, referrals_policy, referral_code, opened.id,
                                         share_with_referrer)
-        publish_adds(session, signers, opened.links)
+        if budget is None:
+            publish_adds(session, signers, opened.links)
+        else:
+            publish_person_case(session, signers, budget, opened.id, opened.links)
         return CaseReceipt(reference, pin, None, CaseState.ACTIVE, len(signals), opened.created_at,
                            referral=referral)
 
@@ -145,27 +172,31 @@ def create_case(session: Session, pins: PinPolicy, signers: Signers, idempotency
     return receipt
 
 
-def case_status(session: Session, pins: PinPolicy, reference: str, pin: str) -> CaseStatus:
-    """The case's status for its owner. Raises CaseNotFound or LockedOut."""
-    case_id = authenticate(session, pins, reference, pin)
+def case_status(session: Session, pins: PinPolicy, reference: str, pin: str,
+                network: str = "unknown") -> CaseStatus:
+    """The case's status for its owner, asking from client `network`.
+    Raises CaseNotFound or LockedOut."""
+    case_id = authenticate(session, pins, reference, pin, network)
     with write_transaction(session):
         audit.record(session, "status_checked", actor="person", case_id=case_id)
     return _status_of(session, case_id)
 
 
 def withdraw_case(session: Session, pins: PinPolicy, signers: Signers, reference: str,
-                  pin: str) -> CaseStatus:
+                  pin: str, network: str = "unknown") -> CaseStatus:
     """Withdraw the case; signals it alone kept active get a feed `delete`.
 
     Withdrawing twice is not an error: the second call reports the same state.
     Raises CaseNotFound or LockedOut.
     """
-    case_id = authenticate(session, pins, reference, pin)
+    case_id = authenticate(session, pins, reference, pin, network)
     with write_transaction(session):
         lock_feed_head(session)  # serialises writers: what is read below is the latest state
-        withdrawn = session.execute(
+        # A held case is simply no longer held: nothing of it was published, so its
+        # inactive hashes get no `delete` (below, only active signals do).
+        withdrawn = rowcount(session.execute(
             update(Case).where(Case.id == case_id, Case.status == CaseState.ACTIVE)
-            .values(status=CaseState.WITHDRAWN, withdrawn_at=utcnow())).rowcount
+            .values(status=CaseState.WITHDRAWN, withdrawn_at=utcnow(), held_at=None)))
         if not withdrawn:
             audit.record(session, "withdraw_repeated", actor="person", case_id=case_id)
         else:
@@ -176,12 +207,13 @@ def withdraw_case(session: Session, pins: PinPolicy, signers: Signers, reference
     return _status_of(session, case_id)
 
 
-def stop_sharing(session: Session, pins: PinPolicy, reference: str, pin: str) -> CaseStatus:
+def stop_sharing(session: Session, pins: PinPolicy, reference: str, pin: str,
+                 network: str = "unknown") -> CaseStatus:
     """Stop sharing the case with the organisation that referred it, at once.
 
     Stopping when nothing is shared is not an error. Raises CaseNotFound or LockedOut.
     """
-    case_id = authenticate(session, pins, reference, pin)
+    case_id = authenticate(session, pins, reference, pin, network)
     with write_transaction(session):
         referrals.stop_sharing(session, case_id)
     return _status_of(session, case_id)
@@ -210,7 +242,7 @@ class OpenedCase:
 
 # The write path uses the tables, not the mapped classes: a statement built from mapped
 # attributes takes the ORM's bulk-statement path, which costs more than the database here.
-_CASES, _SIGNALS, _LINKS = Case.__table__, Signal.__table__, CaseSignal.__table__
+_CASES, _SIGNALS, _LINKS = table(Case), table(Signal), table(CaseSignal)
 
 
 def open_case(session: Session, signals: list[SignalValue], *,
@@ -278,6 +310,126 @@ def publish_adds(session: Session, signers: Signers, links: Sequence[Link]) -> l
     return added
 
 
+# --- the feed's budget for people's reports --------------------------------------------
+
+@dataclass
+class _Bucket:
+    """The token bucket on the feed head row; read and written under its lock."""
+
+    tokens: int
+    at: dt.datetime
+
+    @classmethod
+    def load(cls, session: Session, budget: FeedBudget, now: dt.datetime) -> _Bucket:
+        row = session.execute(select(FeedHead.person_tokens, FeedHead.person_tokens_at)
+                              .where(FeedHead.id == 1)).one()
+        if row.person_tokens is None or row.person_tokens_at is None:
+            return cls(budget.burst, now)
+        tokens, at = row.person_tokens, row.person_tokens_at
+        # Whole entries only; `at` moves by the time they took, so no fraction is lost.
+        earned = int(max(0.0, (now - at).total_seconds()) * budget.per_minute / 60)
+        if tokens + earned >= budget.burst:
+            return cls(budget.burst, now)
+        return cls(tokens + earned, at + dt.timedelta(seconds=earned * 60 / budget.per_minute))
+
+    def save(self, session: Session) -> None:
+        session.execute(update(FeedHead).where(FeedHead.id == 1)
+                        .values(person_tokens=self.tokens, person_tokens_at=self.at))
+
+
+@dataclass(frozen=True)
+class HeldDrain:
+    """What a drain did, and what still waits (for `federation feed publish-held`)."""
+
+    released: int  # cases published
+    entries: int  # feed entries they added
+    still_held: int
+    oldest_held_at: dt.datetime | None
+
+
+def publish_person_case(session: Session, signers: Signers, budget: FeedBudget, case_id: int,
+                        links: Sequence[Link]) -> bool:
+    """Publish a person's new case within the feed's budget, or hold it; True if held.
+
+    In the caller's write transaction, under the feed head lock. Cases already held go
+    first (oldest first, as far as the budget allows): a new case is published only when
+    none waits and its new entries fit.
+    """
+    lock_feed_head(session)
+    if budget.per_minute <= 0:
+        publish_adds(session, signers, links)
+        return False
+    now = budget.clock()
+    bucket = _Bucket.load(session, budget, now)
+    _drain(session, signers, bucket, budget.drain_per_report)
+    waiting = _oldest_held(session) is not None
+    cost = _new_entries(session, [link.signal_id for link in links])
+    held = waiting or cost > bucket.tokens
+    if held:
+        session.execute(update(Case).where(Case.id == case_id).values(held_at=now))
+        audit.record(session, "case_held", actor="person", case_id=case_id, detail=f"entries={cost}")
+    else:
+        publish_adds(session, signers, links)
+        bucket.tokens -= cost
+    bucket.save(session)
+    return held
+
+
+def publish_held(session: Session, signers: Signers, budget: FeedBudget) -> HeldDrain:
+    """Publish held cases, oldest first, as far as the budget allows (the operator's
+    `federation feed publish-held`, run from cron or a systemd timer). Opens its own
+    write transaction."""
+    with write_transaction(session):
+        lock_feed_head(session)
+        bucket = _Bucket.load(session, budget, budget.clock())
+        released, entries = _drain(session, signers, bucket, None)
+        bucket.save(session)
+        still, oldest = session.execute(select(func.count(), func.min(Case.held_at))
+                                        .where(Case.held_at.is_not(None))).one()
+    return HeldDrain(released, entries, still, oldest)
+
+
+def _drain(session: Session, signers: Signers, bucket: _Bucket, most: int | None) -> tuple[int, int]:
+    """Publish held cases in the order they were held while their entries fit the bucket
+    (and `most`, if given); stop at the first that does not. Under the feed head lock."""
+    released = entries = 0
+    while True:
+        case_id = _oldest_held(session)
+        if case_id is None:
+            break
+        links = _links_of(session, case_id)
+        cost = _new_entries(session, [link.signal_id for link in links])
+        if cost > bucket.tokens or (most is not None and entries + cost > most and entries):
+            break
+        publish_adds(session, signers, links)
+        session.execute(update(Case).where(Case.id == case_id).values(held_at=None))
+        audit.record(session, "case_released", actor="system", case_id=case_id, detail=f"entries={cost}")
+        bucket.tokens -= cost
+        released, entries = released + 1, entries + cost
+    return released, entries
+
+
+def _oldest_held(session: Session) -> int | None:
+    """The case held longest, if any: one look at the (nearly always empty) partial index."""
+    return session.scalar(select(Case.id).where(Case.held_at.is_not(None))
+                          .order_by(Case.held_at, Case.id).limit(1))
+
+
+def _new_entries(session: Session, signal_ids: list[int]) -> int:
+    """How many `add` entries publishing these signals would make: those inactive now."""
+    return session.scalar(select(func.count()).select_from(_SIGNALS)
+                          .where(_SIGNALS.c.id.in_(signal_ids), _SIGNALS.c.active.is_(False))) or 0
+
+
+def _links_of(session: Session, case_id: int) -> list[Link]:
+    """A stored case's links, in the order its signals were given."""
+    return [Link(SignalValue(row.type, row.value, row.quality), row.signal_id, row.record_id)
+            for row in session.execute(
+                select(CaseSignal.signal_id, CaseSignal.record_id, Signal.type, Signal.value, Signal.quality)
+                .join(Signal, Signal.id == CaseSignal.signal_id)
+                .where(CaseSignal.case_id == case_id).order_by(CaseSignal.id))]
+
+
 def _deactivate_signals(session: Session, case_id: int) -> list[feed.Change]:
     """Deactivate the signals of a withdrawn case that no other active case holds;
     return the `delete` to publish for each. Call under the feed head lock."""
@@ -298,11 +450,12 @@ def _deactivate_signals(session: Session, case_id: int) -> list[feed.Change]:
 
 
 def _status_of(session: Session, case_id: int) -> CaseStatus:
-    case = session.execute(select(Case.status, Case.created_at, Case.withdrawn_at)
+    case = session.execute(select(Case.status, Case.created_at, Case.withdrawn_at, Case.held_at)
                            .where(Case.id == case_id)).one()
     count = session.scalar(select(func.count()).where(CaseSignal.case_id == case_id)) or 0
     return CaseStatus(case.status, count, case.created_at, case.withdrawn_at,
-                      platform_outcomes(session, case_id), referrals.sharing_of(session, case_id))
+                      platform_outcomes(session, case_id), referrals.sharing_of(session, case_id),
+                      held=case.held_at is not None)
 
 
 def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, ...]:
@@ -348,7 +501,8 @@ class _ReceiptCodec:
         self._pepper = pepper
 
     def dump(self, receipt: CaseReceipt, key: str) -> bytes:
-        assert receipt.pin is not None  # a first answer always holds the PIN
+        if receipt.pin is None:
+            raise ValueError("only a first answer, which holds the PIN, is stored")
         pin_sealed = b64u_encode(seal(derive_key(key, info=PIN_SEAL_INFO), receipt.pin.encode()))
         stored = {"reference": receipt.reference, "pin_sealed": pin_sealed, "status": receipt.status,
                   "signal_count": receipt.signal_count, "created_at": receipt.created_at.isoformat(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -148,6 +149,12 @@ def _demo_setup(app, bind: str) -> None:
         click.echo(f"try: curl -H 'Authorization: Bearer {issued.token}' http://{bind}/v1/feed")
 
 
+def _show_once(what: str, secret: str) -> None:
+    """Print a credential the operator must store now: we keep only its digest."""
+    click.echo(f"{what} (store it now; it is not kept and cannot be shown again):")
+    click.echo(secret)
+
+
 @contextlib.contextmanager
 def _session(app):
     with app.app_context():
@@ -189,8 +196,7 @@ def partners_add(app, name: str, scopes: str, display_name: str | None) -> None:
     with _service(app) as session:
         issued = partner_registry.add_partner(session, name, partner_registry.parse_scopes(scopes), display_name)
     click.echo(f"partner {name} added with scopes {issued.partner.scopes}")
-    click.echo("token (store it now; it is not kept and cannot be shown again):")
-    click.echo(issued.token)
+    _show_once("token", issued.token)
 
 
 @partners_group.command("list")
@@ -204,28 +210,40 @@ def partners_list(app) -> None:
             click.echo(f"{partner.name}\t{partner.status}\t{partner.scopes}\t{partner.display_name}")
 
 
-def _set_partner_status(app, name: str, status: MemberStatus) -> None:
+def _status_commands(group: click.Group, noun: str, service: Callable[[], Callable[..., object]], *,
+                     suspend_help: str, resume_help: str) -> None:
+    """`suspend NAME` and `resume NAME` for a group of members (partners, organisations);
+    `service()` gives its `set_status` (imported when a command runs)."""
+
+    def change(app, name: str, status: MemberStatus) -> None:
+        with _service(app) as session:
+            service()(session, name, status)
+        click.echo(f"{noun} {name} is {status}")
+
+    for command, status, help_text in (("suspend", MemberStatus.SUSPENDED, suspend_help),
+                                       ("resume", MemberStatus.ACTIVE, resume_help)):
+        @group.command(command, help=help_text)
+        @click.argument("name")
+        @click.pass_obj
+        def run(app, name: str, status: MemberStatus = status) -> None:
+            change(app, name, status)
+
+
+def _partner_status():
     from federation import partner_registry
 
-    with _service(app) as session:
-        partner_registry.set_status(session, name, status)
-    click.echo(f"partner {name} is {status}")
+    return partner_registry.set_status
 
 
-@partners_group.command("suspend")
-@click.argument("name")
-@click.pass_obj
-def partners_suspend(app, name: str) -> None:
-    """Refuse the partner's token (403) until resumed."""
-    _set_partner_status(app, name, MemberStatus.SUSPENDED)
+def _organisation_status():
+    from federation import organisations
+
+    return organisations.set_status
 
 
-@partners_group.command("resume")
-@click.argument("name")
-@click.pass_obj
-def partners_resume(app, name: str) -> None:
-    """Accept the partner's token again."""
-    _set_partner_status(app, name, MemberStatus.ACTIVE)
+_status_commands(partners_group, "partner", _partner_status,
+                 suspend_help="Refuse the partner's token (403) until resumed.",
+                 resume_help="Accept the partner's token again.")
 
 
 @partners_group.command("rotate-token")
@@ -277,8 +295,7 @@ def orgs_add(app, name: str, display_name: str | None) -> None:
     with _service(app) as session:
         issued = organisations.add_organisation(session, name, display_name)
     click.echo(f"organisation {name} added ({issued.organisation.display_name})")
-    click.echo("token (store it now; it is not kept and cannot be shown again):")
-    click.echo(issued.token)
+    _show_once("token", issued.token)
 
 
 @orgs_group.command("list")
@@ -289,32 +306,14 @@ def orgs_list(app) -> None:
 
     with _session(app) as session:
         for org in organisations.list_organisations(session):
-            active = [c.name for c in organisations.list_caseworkers(session, org.name) if c.status == CaseworkerStatus.ACTIVE]
+            active = [c.name for c in organisations.list_caseworkers(session, org.name)
+                      if c.status == CaseworkerStatus.ACTIVE]
             click.echo(f"{org.name}\t{org.status}\t{org.display_name}\tcaseworkers: {', '.join(active) or '-'}")
 
 
-def _set_org_status(app, name: str, status: MemberStatus) -> None:
-    from federation import organisations
-
-    with _service(app) as session:
-        organisations.set_status(session, name, status)
-    click.echo(f"organisation {name} is {status}")
-
-
-@orgs_group.command("suspend")
-@click.argument("name")
-@click.pass_obj
-def orgs_suspend(app, name: str) -> None:
-    """Refuse its credentials and codes, and show it nothing, until resumed."""
-    _set_org_status(app, name, MemberStatus.SUSPENDED)
-
-
-@orgs_group.command("resume")
-@click.argument("name")
-@click.pass_obj
-def orgs_resume(app, name: str) -> None:
-    """Accept its credentials and codes again."""
-    _set_org_status(app, name, MemberStatus.ACTIVE)
+_status_commands(orgs_group, "organisation", _organisation_status,
+                 suspend_help="Refuse its credentials and codes, and show it nothing, until resumed.",
+                 resume_help="Accept its credentials and codes again.")
 
 
 @orgs_group.command("caseworker-add")
@@ -369,6 +368,32 @@ def _flatten(counts: dict, prefix: str = ""):
             yield from _flatten(value, f"{prefix}{name}.")
         else:
             yield f"{prefix}{name}\t{value}"
+
+
+# --- the feed --------------------------------------------------------------------------
+
+@main.group("feed")
+def feed_group() -> None:
+    """The signed feed platforms follow."""
+
+
+@feed_group.command("publish-held")
+@click.pass_obj
+def feed_publish_held(app) -> None:
+    """Publish held reports, oldest first, as far as the feed's budget allows.
+
+    Reports are held when people's reports arrive faster than
+    FEDERATION_FEED_PERSON_ENTRIES_PER_MINUTE; run this every minute (cron, a systemd
+    timer) so they go out even when no new report comes to drain them. Prints counts only.
+    """
+    from federation import cases
+    from federation.services import services
+
+    with _session(app) as session:
+        done = cases.publish_held(session, services(app).signers, services(app).feed_budget)
+    oldest = done.oldest_held_at.isoformat() if done.oldest_held_at else "-"
+    click.echo(f"published {done.released} held reports ({done.entries} feed entries); "
+               f"still held: {done.still_held} (oldest held since {oldest})")
 
 
 # --- signing keys ----------------------------------------------------------------------

@@ -29,16 +29,32 @@ DEFAULTS: dict[str, Any] = {
     # Argon2id cost for PINs; see README "The person's secrets" for why these values.
     "PIN_ARGON2_MEMORY_KIB": 4096,
     "PIN_ARGON2_PASSES": 3,
-    # Failed PINs before a case locks, first lock length, cap on lock length (seconds).
+    # Wrong PINs from one client network before that network is locked out of that case,
+    # first lock length, cap on lock length (seconds). Other networks are not affected.
     "PIN_MAX_FAILURES": 5,
     "PIN_LOCK_BASE_SECONDS": 60,
     "PIN_LOCK_MAX_SECONDS": 24 * 3600,
+    # Wrong PINs per case per UTC day from all networks together; past it every attempt
+    # on the case is refused until the day rolls. See README "The person's secrets".
+    "PIN_DAILY_CAP": 100,
+    # Person endpoints, per client network (IPv4 address or IPv6 /64) and fixed window:
+    # reports (POST /v1/cases), and status, withdraw and stop-sharing together.
+    "REPORT_LIMIT": 10,
+    "REPORT_WINDOW_SECONDS": 3600,
+    "CASE_ACCESS_LIMIT": 60,
+    "CASE_ACCESS_WINDOW_SECONDS": 3600,
+    # How fast people's reports may grow the feed: entries per minute, saved up to a
+    # burst; beyond it reports are held and published later (0 per minute: no bound).
+    "FEED_PERSON_ENTRIES_PER_MINUTE": 300,
+    "FEED_PERSON_BURST": 3000,
     # Idempotency records (and the sealed PIN they hold) are kept this long.
     "IDEMPOTENCY_TTL_SECONDS": 24 * 3600,
     # Number of reverse proxies in front of us whose X-Forwarded-* headers we trust.
     "PROXY_HOPS": 0,
     # Shared rate-limit counters for several workers; empty means counters in this process.
     "REDIS_URL": "",
+    # Prefix of every Redis key we use (several deployments, or tests, on one Redis).
+    "REDIS_PREFIX": "federation:",
     # Referral codes expire this many days after they are made.
     "REFERRAL_TTL_DAYS": 30,
     # Failed referral-code look-ups allowed per client (IP, or organisation credential)

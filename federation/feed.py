@@ -13,9 +13,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from federation import signing_keys
-from federation.errors import FederationError
 from federation.crypto.canonical import canonical_json, leaf_hash
 from federation.crypto.encoding import b64u_encode
+from federation.errors import FederationError
 from federation.models import FeedEntry
 from federation.signals import SignalValue
 

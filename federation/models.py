@@ -8,6 +8,7 @@ from typing import Annotated, cast
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -127,6 +129,12 @@ class Case(Base):
     __table_args__ = (
         CheckConstraint(one_of("status", CaseState), name="status"),
         CheckConstraint(one_of("source", CaseSource), name="source"),
+        # Only held cases, in the order they are published: nearly always empty, so every
+        # report's "is anything held?" costs one look at an empty index, even before
+        # the table's statistics exist (a plain index on a column that is nearly all
+        # NULL would lose to a table scan then).
+        Index("ix_cases_held_at", "held_at", "id", postgresql_where=text("held_at IS NOT NULL"),
+              sqlite_where=text("held_at IS NOT NULL")),
     )
 
     id: Mapped[int_pk]
@@ -138,9 +146,17 @@ class Case(Base):
     consent_version: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[created_timestamp]
     withdrawn_at: Mapped[timestamp | None]
+    # Wrong PINs on `pin_failures_day` (UTC), from every network together; at the daily
+    # cap the case is refused to everyone until `locked_until` (the next UTC midnight),
+    # and `lockouts` counts the days that happened. Per-network counts are not stored
+    # here: they would need an address (federation/case_access.py).
     failed_pin_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pin_failures_day: Mapped[dt.date | None] = mapped_column(Date)
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[timestamp | None]
+    # Set while a person's report waits for the feed's budget (federation/cases.py):
+    # stored and answerable, its new hashes not yet published. Published oldest first.
+    held_at: Mapped[timestamp | None]
     # The platform that reported a `platform` case (POST /v1/signals, StopNCII SubmitHashes).
     # Such a case has no usable reference or PIN: see federation/platform_cases.py.
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id", ondelete="SET NULL"))
@@ -225,6 +241,11 @@ class FeedHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The token bucket bounding how fast people's reports grow the feed, changed only
+    # under this row's lock: whole entries left, and when they were last topped up
+    # (both null: a full bucket).
+    person_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    person_tokens_at: Mapped[timestamp | None]
 
 
 class SigningKey(Base):

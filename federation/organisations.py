@@ -25,8 +25,8 @@ from federation.models import (
     utcnow,
 )
 
-ORGANISATION_TOKEN_PREFIX = "fot_"
-CASEWORKER_TOKEN_PREFIX = "fcw_"
+ORGANISATION_TOKEN_PREFIX = "fot_"  # noqa: S105 - a prefix, not a secret
+CASEWORKER_TOKEN_PREFIX = "fcw_"  # noqa: S105 - a prefix, not a secret
 
 # What a credential may do. A route names one of these (api/org_auth.py).
 PERMISSIONS = frozenset({"referrals:write", "referrals:read", "stats:read"})

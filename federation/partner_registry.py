@@ -13,7 +13,7 @@ from federation.errors import Conflict, Forbidden, InvalidInput, NotFound, Unaut
 from federation.models import MemberStatus, Partner
 
 SCOPES = frozenset({"feed:read", "feedback:write", "signals:write"})
-TOKEN_PREFIX = "fpt_"
+TOKEN_PREFIX = "fpt_"  # noqa: S105 - a prefix, not a secret
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{1,63}")
 
 

@@ -18,9 +18,9 @@ from federation.errors import NotFound
 from federation.models import (
     VERDICTS,
     Case,
-    Caseworker,
     CaseSignal,
     CaseState,
+    Caseworker,
     FeedbackLatest,
     Organisation,
     Partner,

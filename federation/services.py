@@ -12,10 +12,11 @@ from typing import Any
 from flask import Flask, current_app
 
 from federation.case_access import PinPolicy
+from federation.cases import MAX_SIGNALS, FeedBudget
 from federation.caseworker_sessions import SessionPolicy
 from federation.config import ConfigError
 from federation.idempotency import IdempotencyPolicy
-from federation.ratelimit import GuessCounter, Limit, make_counter
+from federation.ratelimit import Limit, RateLimit, make_backend, make_limit
 from federation.referrals import ReferralPolicy
 from federation.signing_keys import Signers
 
@@ -28,7 +29,10 @@ class Services:
     signers: Signers  # feed-signing keys, unsealed with the KEK once per process
     idempotency: IdempotencyPolicy
     referrals: ReferralPolicy
-    referral_guesses: GuessCounter  # failed referral-code look-ups per client
+    referral_guesses: RateLimit  # failed referral-code look-ups per client
+    report_limit: RateLimit  # POST /v1/cases per client network
+    case_access_limit: RateLimit  # status, withdraw, stop-sharing per client network
+    feed_budget: FeedBudget  # how fast people's reports may grow the feed
     caseworker_sessions: SessionPolicy
     pepper: bytes  # HMAC key of the StopNCII page tokens
 
@@ -44,13 +48,22 @@ def services(app: Flask | None = None) -> Services:
 
 def build_services(config: dict[str, Any]) -> Services:
     pepper = config["PEPPER_BYTES"]
+    # Every rate limit keys its counters under a rotating key, never the pepper.
+    backend = make_backend(config["REDIS_URL"], config["REDIS_PREFIX"])
     pins = PinPolicy(
         pepper=pepper, memory_kib=int(config["PIN_ARGON2_MEMORY_KIB"]),
         passes=int(config["PIN_ARGON2_PASSES"]), max_failures=int(config["PIN_MAX_FAILURES"]),
         lock_base_seconds=int(config["PIN_LOCK_BASE_SECONDS"]),
-        lock_max_seconds=int(config["PIN_LOCK_MAX_SECONDS"]))
+        lock_max_seconds=int(config["PIN_LOCK_MAX_SECONDS"]),
+        daily_cap=int(config["PIN_DAILY_CAP"]))
+    object.__setattr__(pins, "network_locks",
+                       pins.make_network_locks(backend.store, backend.keys, backend.prefix))
+    budget = FeedBudget(int(config["FEED_PERSON_ENTRIES_PER_MINUTE"]), int(config["FEED_PERSON_BURST"]))
+    if budget.per_minute > 0 and budget.burst < MAX_SIGNALS:
+        raise ConfigError(f"FEDERATION_FEED_PERSON_BURST must be at least {MAX_SIGNALS} "
+                          "(one report's hashes), or the largest reports would wait forever")
     try:
-        pins.dummy_pin_hash  # made now: a cost libsodium refuses fails here, not at a report
+        _ = pins.dummy_pin_hash  # made now: a cost libsodium refuses fails here, not at a report
     except ValueError as error:
         raise ConfigError(f"FEDERATION_PIN_ARGON2_MEMORY_KIB / _PASSES: {error}") from None
     return Services(
@@ -58,9 +71,13 @@ def build_services(config: dict[str, Any]) -> Services:
         signers=Signers(config["KEK_BYTES"]),
         idempotency=IdempotencyPolicy(int(config["IDEMPOTENCY_TTL_SECONDS"])),
         referrals=ReferralPolicy(pepper, int(config["REFERRAL_TTL_DAYS"])),
-        referral_guesses=make_counter(
-            Limit(int(config["REFERRAL_GUESS_LIMIT"]), int(config["REFERRAL_GUESS_WINDOW_SECONDS"])),
-            pepper, config["REDIS_URL"]),
+        referral_guesses=make_limit(backend, "referral-guesses", Limit(
+            int(config["REFERRAL_GUESS_LIMIT"]), int(config["REFERRAL_GUESS_WINDOW_SECONDS"]))),
+        report_limit=make_limit(backend, "reports", Limit(
+            int(config["REPORT_LIMIT"]), int(config["REPORT_WINDOW_SECONDS"]))),
+        case_access_limit=make_limit(backend, "case-access", Limit(
+            int(config["CASE_ACCESS_LIMIT"]), int(config["CASE_ACCESS_WINDOW_SECONDS"]))),
+        feed_budget=budget,
         caseworker_sessions=SessionPolicy(int(config["CASEWORKER_IDLE_SECONDS"]),
                                           int(config["CASEWORKER_SESSION_MAX_SECONDS"])),
         pepper=pepper)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from federation.errors import InvalidSignal
 from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY
 from federation.rules import SIGNAL_TYPES as TYPES
+
 _PATTERNS = {kind: re.compile(rf"[0-9a-fA-F]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
 
 

@@ -67,12 +67,12 @@ TO_FEEDBACK_VALUE = {"match_pending_review": "PendingReview", "blocked": "Blocke
 # None, QualityUnknown and Unknown carry no verdict and are refused.
 FROM_FEEDBACK_VALUE = {"PendingReview": "match_pending_review", "Blocked": "blocked",
                        "NotBlocked": "not_blocked", "Deleted": "deleted", "Withdrawn": "deleted"}
-_CASE_STATUS = {CaseState.ACTIVE: "Active", CaseState.WITHDRAWN: "Withdrawn"}
+_CASE_STATUS: dict[str, str] = {CaseState.ACTIVE: "Active", CaseState.WITHDRAWN: "Withdrawn"}
 _QUALITY_TAG = re.compile(r"quality:(\d{1,3})")
 
 FUNCTION_KEY_PREFIX = "fsf_"
 SUBSCRIPTION_KEY_PREFIX = "fss_"
-_TOKEN_PURPOSE = "stopncii-page-token"
+_TOKEN_PURPOSE = "stopncii-page-token"  # noqa: S105 - an HMAC label, not a secret
 _TOKEN_FORMAT = struct.Struct(">BQQQ")  # version, start position, cursor seq, issued (unix s)
 _TOKEN_VERSION = 1
 _TAG_BYTES = 16

@@ -49,9 +49,12 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def client_key() -> str:
-    """The requesting client, for rate-limit counting: its address (after
-    FEDERATION_PROXY_HOPS has unwrapped trusted proxies). Counters HMAC it before storing."""
-    return f"ip:{request.remote_addr}"
+    """The requesting client, for rate-limit counting: its network (an IPv4 address or an
+    IPv6 /64) after FEDERATION_PROXY_HOPS has unwrapped trusted proxies. Counters HMAC it
+    under a rotating key before storing (federation/ratelimit.py)."""
+    from federation.ratelimit import client_network
+
+    return client_network(request.remote_addr)
 
 
 def referral_link(code: str) -> str:

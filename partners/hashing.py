@@ -194,7 +194,7 @@ def _orientation(image: Image.Image) -> int:
 def _draft_factor(full_size: tuple[int, int], size: tuple[int, int]) -> int:
     """The scale libjpeg decoded at (1, 2, 4 or 8): the one giving ``size``, rounded up."""
     for factor in (1, 2, 4, 8):
-        if all(-(-full // factor) == got for full, got in zip(full_size, size)):
+        if all(-(-full // factor) == got for full, got in zip(full_size, size, strict=True)):
             return factor
     raise UnreadableImage(f"decoded size {size} is no JPEG scale of {full_size}")
 

@@ -80,7 +80,7 @@ class MatchIndex:
             self.remove(record_id)
         if signal_type in self._exact:
             table = self._exact[signal_type]
-            for record_id, value in zip(record_ids, values):
+            for record_id, value in zip(record_ids, values, strict=True):
                 table.setdefault(value, set()).add(record_id)
                 self._records[record_id] = (signal_type, value)
             return
@@ -89,7 +89,7 @@ class MatchIndex:
         else:
             rows = self.phash.add(phash_values(values))
         self._row_records[signal_type].extend(record_ids)
-        for record_id, row in zip(record_ids, rows.tolist()):
+        for record_id, row in zip(record_ids, rows.tolist(), strict=True):
             self._records[record_id] = (signal_type, row)
 
     def remove(self, record_id: str) -> bool:
@@ -119,7 +119,7 @@ class MatchIndex:
         usable = [i for i, h in enumerate(many) if h.pdq_quality >= self.min_pdq_quality]
         if usable and len(self.pdq):
             found = self.pdq.search_batch(pdq_words(many[i].pdq.lower() for i in usable))
-            for i, (rows, distances) in zip(usable, found):
+            for i, (rows, distances) in zip(usable, found, strict=True):
                 results[i].extend(self._row_matches("pdq", rows, distances))
         if len(self.phash):
             found = self.phash.search_batch(phash_values(h.phash.lower() for h in many))
@@ -141,7 +141,7 @@ class MatchIndex:
                      distances: np.ndarray) -> Iterable[Match]:
         records = self._row_records[signal_type]
         return (Match(records[row], signal_type, distance)
-                for row, distance in zip(rows.tolist(), distances.tolist()))
+                for row, distance in zip(rows.tolist(), distances.tolist(), strict=True))
 
 
 def _normalised(signal_type: str, value: str) -> str:

@@ -84,6 +84,10 @@ def test_config(database_url, tmp_path_factory):
         "PEPPER": b64u_encode(_secrets.token_bytes(32)),
         "KEK": b64u_encode(_secrets.token_bytes(32)),
         "TESTING": True,
+        # Most tests send many requests from one test client; the limits' own tests
+        # (tests/functional/test_person_limits.py) make apps with the defaults.
+        "REPORT_LIMIT": 100_000,
+        "CASE_ACCESS_LIMIT": 100_000,
     }
 
 
@@ -138,10 +142,22 @@ def clean_database(app):
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name == "feed_head":
-                conn.execute(text("UPDATE feed_head SET last_seq = 0"))
+                conn.execute(text("UPDATE feed_head SET last_seq = 0, person_tokens = NULL, "
+                                  "person_tokens_at = NULL"))
             else:
                 conn.execute(table.delete())
     ensure_signing_key(app)
+    forget_rate_limits(app)
+
+
+def forget_rate_limits(app) -> None:
+    """Every test starts with no client counted (the app, and its counters, live on)."""
+    from federation.ratelimit import MemoryStore
+    from federation.services import services
+
+    store = services(app).report_limit.store
+    if isinstance(store, MemoryStore):
+        store.clear()
 
 
 @pytest.fixture

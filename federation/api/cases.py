@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from marshmallow import fields
 
 from federation import cases
 from federation.api.auth import PUBLIC
@@ -13,7 +14,7 @@ from federation.api.schemas import (
     CaseStatusSchema,
 )
 from federation.db import db
-from federation.ratelimit import guard
+from federation.ratelimit import guard, limit
 from federation.services import services
 from federation.signals import parse_signal
 from federation.web import client_key
@@ -23,14 +24,24 @@ blp = ApiBlueprint("cases", __name__, access=PUBLIC, url_prefix="/v1/cases",
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
+class PersonCaseStatusSchema(CaseStatusSchema):
+    """The status, and whether the report still waits to be sent to platforms."""
+
+    held = fields.Boolean(required=True, metadata={
+        "description": "true while the report is recorded but its hashes wait to be published "
+                       "(the feed's budget for reports was spent); they follow shortly, in order"})
+
+
 @blp.route("")
 class CaseCollection(MethodView):
     @blp.arguments(CaseCreateSchema())
     @blp.response(201, CaseReceiptSchema)
     @blp.alt_response(415, description="Not JSON")
     @blp.alt_response(422, description="Not valid")
-    @blp.alt_response(429, description="Too many referral codes that did not work from here; "
-                                       "send the report without the code, or see Retry-After")
+    @blp.alt_response(429, description="Too many reports from this network (`rate_limited`), or "
+                                       "too many referral codes that did not work from here "
+                                       "(`too_many_guesses`: send the report without the code); "
+                                       "see Retry-After")
     @blp.idempotent
     def post(self, body, idempotency_key):
         """Report: open a case with the hashes made on the person's device.
@@ -44,6 +55,7 @@ class CaseCollection(MethodView):
         `pin` null and `pin_sealed` set: open it with the same key (see README).
         """
         app = services()
+        limit(app.report_limit, client_key())
         signals = [parse_signal(s["type"], s["value"], s["quality"]) for s in body["signals"]]
         code = body["referral_code"]
         if code is not None:
@@ -51,7 +63,8 @@ class CaseCollection(MethodView):
         receipt = cases.create_case(
             db.session, app.pins, app.signers, app.idempotency, signals, cases.Consent(**body["consent"]),
             referrals_policy=app.referrals, referral_code=code,
-            share_with_referrer=body["share_with_referrer"], idempotency_key=idempotency_key)
+            share_with_referrer=body["share_with_referrer"], idempotency_key=idempotency_key,
+            budget=app.feed_budget)
         if receipt.referral and not receipt.referral.applied and not receipt.replayed:
             app.referral_guesses.record_failure(client_key())
         return receipt, 201, {**_NO_STORE, **({"Idempotent-Replayed": "true"} if receipt.replayed else {})}
@@ -59,7 +72,9 @@ class CaseCollection(MethodView):
 
 _CREDENTIAL_ERRORS = [
     (404, "No case matches this reference and PIN"),
-    (429, "Locked after repeated wrong PINs; see Retry-After"),
+    (429, "Too many requests from this network (`rate_limited`), or locked after repeated "
+          "wrong PINs (`locked`: from this network, or from everywhere for the rest of the UTC "
+          "day); see Retry-After"),
 ]
 
 
@@ -67,7 +82,14 @@ def _person_action(handler):
     """Document the answers every reference-and-PIN action shares."""
     for status, description in _CREDENTIAL_ERRORS:
         handler = blp.alt_response(status, description=description)(handler)
-    return blp.response(200, CaseStatusSchema)(blp.arguments(CaseCredentialsSchema())(handler))
+    return blp.response(200, PersonCaseStatusSchema)(blp.arguments(CaseCredentialsSchema())(handler))
+
+
+def _network() -> str:
+    """This client's network, after counting the request against its limit."""
+    network = client_key()
+    limit(services().case_access_limit, network)
+    return network
 
 
 @blp.route("/status")
@@ -75,7 +97,9 @@ class CaseStatus(MethodView):
     @_person_action
     def post(self, body):
         """The case's status, for the person holding its reference and PIN."""
-        return cases.case_status(db.session, services().pins, body["reference"], body["pin"]), 200, _NO_STORE
+        network = _network()
+        return cases.case_status(db.session, services().pins, body["reference"], body["pin"], network), \
+            200, _NO_STORE
 
 
 @blp.route("/withdraw")
@@ -83,9 +107,10 @@ class CaseWithdraw(MethodView):
     @_person_action
     def post(self, body):
         """Withdraw the case: every platform is told to delete its hashes."""
+        network = _network()
         app = services()
-        return cases.withdraw_case(db.session, app.pins, app.signers, body["reference"], body["pin"]), \
-            200, _NO_STORE
+        return cases.withdraw_case(db.session, app.pins, app.signers, body["reference"], body["pin"],
+                                   network), 200, _NO_STORE
 
 
 @blp.route("/stop-sharing")
@@ -93,4 +118,6 @@ class CaseStopSharing(MethodView):
     @_person_action
     def post(self, body):
         """Stop sharing the case's progress with the organisation that referred it, at once."""
-        return cases.stop_sharing(db.session, services().pins, body["reference"], body["pin"]), 200, _NO_STORE
+        network = _network()
+        return cases.stop_sharing(db.session, services().pins, body["reference"], body["pin"], network), \
+            200, _NO_STORE

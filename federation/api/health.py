@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from federation.api.auth import PUBLIC
 from federation.api.blueprint import ApiBlueprint
@@ -39,7 +40,7 @@ class Ready(MethodView):
         """The process can reach its database."""
         try:
             db.session.execute(text("SELECT 1"))
-        except Exception:  # any driver error means "not ready"; the probe must not 500
+        except SQLAlchemyError:  # any driver error means "not ready"; the probe must not 500
             raise NotReady() from None
         finally:
             db.session.rollback()

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from federation.cases import MAX_SIGNALS
 from federation.feedback import MAX_COUNT, MAX_ITEMS, MAX_NOTE
 from federation.models import VERDICTS
-from federation.cases import MAX_SIGNALS
 from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY
+
 
 class JsonInteger(fields.Integer):
     """An integer as JSON Schema defines one: a JSON number with no fraction (`84` and
@@ -66,7 +67,7 @@ def document_typed_values(components: dict) -> None:
         components[name]["oneOf"] = typed_values(quality=quality)
 
 
-def _StrictBool(**kwargs) -> fields.Boolean:  # noqa: N802 - reads as a field type
+def _StrictBool(**kwargs) -> fields.Boolean:
     # Only JSON true/false: "yes" or 1 is not a person's explicit consent.
     return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
 

@@ -6,8 +6,8 @@ from marshmallow import Schema, fields
 
 from federation import signing_keys
 from federation.api.auth import PUBLIC
-from federation.crypto.keys import KeyStatus
 from federation.api.blueprint import ApiBlueprint
+from federation.crypto.keys import KeyStatus
 from federation.db import db
 
 blp = ApiBlueprint("wellknown", __name__, access=PUBLIC, url_prefix="/.well-known", description="Public keys")

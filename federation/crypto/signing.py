@@ -1,9 +1,8 @@
 """Ed25519 signing and verification over raw 32-byte keys, and RFC 7638 key ids."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import hashlib
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey

@@ -262,12 +262,24 @@ SCRIPT: dict[str, str] = {
     "checking": "Checking. Please wait.",
     "not_found": "We could not find a report with this reference and PIN. Please check both "
                  "and try again. After 5 wrong tries you will have to wait a while.",
-    "locked": "There were too many wrong tries. To keep your report safe, please try again "
-              "in {minutes} minutes.",
-    "locked_one": "There were too many wrong tries. To keep your report safe, please try "
-                  "again in 1 minute.",
+    # 429 after wrong PINs, which may not have been the person's own.
+    "locked": "There have been too many tries with a wrong PIN for this report. To keep "
+              "your report safe, we have paused checks for a while. Please try again in {wait}.",
+    # 429 from a limit per network (code rate_limited): not the person's doing.
+    "busy": "Many requests came from your network in a short time, so we are pausing them "
+            "for a little while. You did nothing wrong. Please try again in {wait}.",
+    "report_busy": "Many reports came from your network in a short time, so we are pausing "
+                   "new ones for a little while. You did nothing wrong, and nothing was sent. "
+                   "Your photos are still safe on your device. Please try again in {wait}.",
+    # {wait} in the messages above, from the server's Retry-After, rounded up.
+    "wait_one_minute": "1 minute",
+    "wait_minutes": "{minutes} minutes",
+    "wait_hours": "{hours} hours",
     "status_active": "Your report is active. The {count} hashes in it have been shared with "
                      "member platforms, which use them to find and block copies.",
+    "status_held": "Your report is recorded and safe with us. Many reports arrived at the same "
+                   "time, so its {count} hashes are waiting in line. They will be sent to member "
+                   "platforms shortly. You do not need to do anything.",
     "status_withdrawn": "You withdrew this report on {date}. Member platforms have been told "
                         "to delete its hashes.",
     "status_since": "Reported on {date}.",

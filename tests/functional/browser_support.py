@@ -245,13 +245,17 @@ class Portal:
         pins = self.page.locator("#receipts .pin").all_inner_texts()
         return list(zip(references, pins, strict=True))
 
+    def send(self) -> list[tuple[str, str]]:
+        """Agree, send, and return the receipts (reference, PIN) shown."""
+        self.agree()
+        self.page.click("#send")
+        return self.receipts()
+
     def report(self, photos=(), others=()) -> list[tuple[str, str]]:
         self.start_report()
         self.choose(photos, others)
         self.make_hashes()
-        self.agree()
-        self.page.click("#send")
-        return self.receipts()
+        return self.send()
 
     def row(self, name: str):
         return self.page.locator("#file-list .file", has_text=name)

@@ -90,7 +90,7 @@ def test_photos_conform_to_the_pdq_reference(harness, corpus_dir, reference_rows
     outcomes = harness.hash([root / row["file"] for row in reference_rows], "photo")
 
     conforming = 0  # photos held to the reference's limits
-    for row, outcome in zip(reference_rows, outcomes):
+    for row, outcome in zip(reference_rows, outcomes, strict=True):
         assert outcome["error"] is None, (row["file"], outcome)
         signals = signals_by_type(outcome)
         assert signals["md5"]["value"] == row["md5"], row["file"]
@@ -113,7 +113,7 @@ def test_exif_orientation_is_applied(harness, corpus_dir, reference_rows):
                if "exif-rotn" in row["file"] and row["pdq"] != row["pdq_exif_oriented"]]
     assert rotated
     outcomes = harness.hash([corpus_dir / "pdq-reference" / row["file"] for row in rotated], "photo")
-    for row, outcome in zip(rotated, outcomes):
+    for row, outcome in zip(rotated, outcomes, strict=True):
         value = signals_by_type(outcome)["pdq"]["value"]
         assert bit_distance(value, row["pdq"]) > 31, row["file"]
 
@@ -121,7 +121,7 @@ def test_exif_orientation_is_applied(harness, corpus_dir, reference_rows):
 def test_every_corpus_file_digests_exactly(harness, corpus_dir):
     # All files, images or not, of every size the corpus happens to have.
     paths = sorted(p for p in (corpus_dir / "pdq-reference").rglob("*") if p.is_file())
-    for path, outcome in zip(paths, harness.hash(paths, "file")):
+    for path, outcome in zip(paths, harness.hash(paths, "file"), strict=True):
         assert outcome["error"] is None, (path, outcome)
         assert set(signals_by_type(outcome)) == {"md5", "sha256"}
         assert_digests(outcome, path)

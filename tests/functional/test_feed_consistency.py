@@ -1,4 +1,5 @@
-"""The feed is a log (docs/architecture.md, invariant 2) under load: 8 writer processes, 4 pollers following with small pages.
+"""The feed is a log (docs/architecture.md, invariant 2) under load: 8 writer processes, 4
+pollers following with small pages.
 
 Every poller must see every seq exactly once, in order, and end with exactly the
 database's active set; each signal's entries must alternate add, delete, add...

@@ -10,9 +10,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.core import NotSet
 
 from federation.api.strict_json import BAD_CHARACTER, MAX_INT_DIGITS
-from schemathesis.core import NotSet
 from tests.factories import add_organisation, add_partner, bearer
 
 EXAMPLES = int(os.environ.get("FEDERATION_FUZZ_EXAMPLES", "75"))

@@ -67,9 +67,7 @@ def test_whole_flow_sends_only_hashes_and_stays_on_this_machine(portal, photos, 
     body = json.loads(portal.page.locator("#request-body").text_content())
     assert sorted(s["value"] for s in body["signals"]) == sorted(shown)
 
-    portal.agree()
-    portal.page.click("#send")
-    [(reference, pin)] = portal.receipts()
+    [(reference, pin)] = portal.send()
     assert re.fullmatch(r"[0-9]{8}", pin)
     expect(portal.page.locator("#done-warning")).to_contain_text("cannot show them again")
     assert count(engine, Case) == 1
@@ -123,9 +121,7 @@ def test_non_image_chosen_as_photo_can_be_protected_as_a_file(portal, tmp_path, 
     row.locator(".use-as-file").click()
     expect(row.locator(".file-problem")).to_contain_text("protected as a file")
     expect(row.locator(".hash")).to_have_count(2)
-    portal.agree()
-    portal.page.click("#send")
-    portal.receipts()
+    portal.send()
     assert sent_signals(engine) == digests(notes)
 
 
@@ -151,9 +147,7 @@ def test_empty_file_is_not_sent(portal, tmp_path, photos, engine):
     expect(row.locator(".file-problem")).to_contain_text("This file is empty")
     expect(row.locator(".use-as-file")).to_be_hidden()
     expect(portal.page.locator("#review-skipped")).to_contain_text("will not be sent: 1")
-    portal.agree()
-    portal.page.click("#send")
-    portal.receipts()
+    portal.send()
     assert len(sent_signals(engine)) == 3  # the photo's pdq, md5 and sha256 only
 
 
@@ -166,9 +160,7 @@ def test_format_the_browser_cannot_decode_offers_file_hashes(portal, tmp_path, p
     row = portal.row("photo.tiff")
     expect(row.locator(".file-problem")).to_contain_text("cannot open this kind of photo")
     row.locator(".use-as-file").click()
-    portal.agree()
-    portal.page.click("#send")
-    portal.receipts()
+    portal.send()
     assert sent_signals(engine) == digests(tiff)
 
 
@@ -183,9 +175,7 @@ def test_featureless_photo_sends_file_hashes_without_pdq(portal, tmp_path, engin
     expect(row.locator(".file-problem")).to_contain_text("too plain")
     body = json.loads(portal.page.locator("#request-body").text_content())
     assert {s["type"] for s in body["signals"]} == {"md5", "sha256"}
-    portal.agree()
-    portal.page.click("#send")
-    portal.receipts()
+    portal.send()
     assert sent_signals(engine) == digests(flat)
 
 
@@ -209,9 +199,7 @@ def test_five_hundred_files_at_once(portal, tmp_path, engine):
     expect(portal.page.locator("#review-parts")).to_contain_text("as 2 reports")
     long_tasks = portal.page.evaluate("window.longTasks")
     assert max(long_tasks, default=0) < 500, long_tasks
-    portal.agree()
-    portal.page.click("#send")
-    receipts = portal.receipts()
+    receipts = portal.send()
     assert len(receipts) == 2 and len(set(receipts)) == 2
     assert count(engine, Case) == 2
     assert len(sent_signals(engine)) == 1000

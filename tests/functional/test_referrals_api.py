@@ -254,17 +254,16 @@ def limited_app(request, make_app, clean_database):
             redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
         except redis.RedisError as error:
             pytest.skip(f"Redis not reachable at {redis_url}: {error}")
-    # A fresh pepper per app: its counters (keyed under it) start empty in Redis too.
+    # A fresh Redis key prefix per app: its counters (and their daily key) start empty.
     import secrets
 
-    from federation.crypto.encoding import b64u_encode
     return make_app(REFERRAL_GUESS_LIMIT=3, REFERRAL_GUESS_WINDOW_SECONDS=600, REDIS_URL=redis_url,
-                    PEPPER=b64u_encode(secrets.token_bytes(32)))
+                    REDIS_PREFIX=f"test-{secrets.token_hex(6)}:")
 
 
 def test_guessing_codes_is_rate_limited_per_client(limited_app):
     client = limited_app.test_client()
-    token, workers = add_organisation(limited_app, "haven", "Safe Haven Helpline", caseworkers=("sam",))
+    _token, workers = add_organisation(limited_app, "haven", "Safe Haven Helpline", caseworkers=("sam",))
     made = make_referral(client, workers["sam"])
     guesser = {"REMOTE_ADDR": "203.0.113.9"}
     for n in range(3):

@@ -67,7 +67,7 @@ def fetch_every_page(api: StopNCIIAPI, start: int, page_size: int):
 def test_client_fetches_every_page_and_sees_withdrawals(client, api):
     signals = [random_signal("pdq") for _ in range(5)] + [random_signal("md5") for _ in range(4)]
     first = report(client, signals[:6])
-    report(client, signals[6:] + [random_signal("sha256")])
+    report(client, [*signals[6:], random_signal("sha256")])
 
     pages = fetch_every_page(api, StopNCIIAPI.DEFAULT_START_TIME, page_size=2)
     assert [p.count for p in pages] == [2, 2, 2, 2, 1]

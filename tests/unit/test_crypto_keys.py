@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,13 +10,20 @@ from federation.crypto.canonical import canonical_json
 from federation.crypto.encoding import b64u_decode, b64u_encode
 from federation.crypto.errors import CryptoError, KeyStatusError, SignatureError, UnknownKeyError
 from federation.crypto.keys import (
-    KeySet, entry_signing_bytes, load_signer, new_kek, open_private_key, parse_kek, public_jwk,
-    seal_private_key, verify_entry,
+    KeySet,
+    entry_signing_bytes,
+    load_signer,
+    new_kek,
+    open_private_key,
+    parse_kek,
+    public_jwk,
+    seal_private_key,
+    verify_entry,
 )
 from federation.crypto.signing import Signer, generate_keypair, key_id
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-T1 = datetime(2025, 6, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+T1 = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def make_signer() -> Signer:

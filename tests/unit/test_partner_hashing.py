@@ -15,7 +15,13 @@ import pytest
 from PIL import Image, ImageOps
 
 from partners.hashing import (
-    FileHashes, ImageTooLarge, PhotoHashes, UnreadableImage, hash_file, hash_image, hash_photo,
+    FileHashes,
+    ImageTooLarge,
+    PhotoHashes,
+    UnreadableImage,
+    hash_file,
+    hash_image,
+    hash_photo,
 )
 from partners.pdq import ZERO_HASH, hex_to_bits, pdq_from_rgb
 

@@ -9,7 +9,12 @@ import pytest
 
 from partners.hashing import FileHashes, PhotoHashes
 from partners.index import (
-    MAX_BYTES_PER_HASH, PDQIndex, PHashIndex, choose_chunk_bits, chunk_radii, pdq_words,
+    MAX_BYTES_PER_HASH,
+    PDQIndex,
+    PHashIndex,
+    choose_chunk_bits,
+    chunk_radii,
+    pdq_words,
     words_to_hex,
 )
 from partners.matching import Match, MatchIndex
@@ -52,7 +57,7 @@ def test_planted_near_duplicates_at_every_distance_are_found_and_no_further():
             queries.append(flip_bits(stored[row], rng.choice(256, distance, replace=False)))
             expected_row.append((row, distance))
     results = index.search_batch(np.array(queries))
-    for (row, distance), (rows, distances) in zip(expected_row, results):
+    for (row, distance), (rows, distances) in zip(expected_row, results, strict=False):
         if distance <= MAX_DISTANCE:
             assert row in rows.tolist(), f"missed a match at distance {distance}"
             assert distances[rows.tolist().index(row)] == distance
@@ -78,7 +83,7 @@ def test_adversarial_spreads_of_31_bits_are_found(pattern):
     flips = spreads[pattern]
     assert len(flips) == 31
     for row in (0, 1234, 4999):
-        rows, distances = index.search(flip_bits(stored[row], flips))
+        rows, _distances = index.search(flip_bits(stored[row], flips))
         assert row in rows.tolist()
 
 
@@ -104,7 +109,7 @@ def test_worst_case_spreads_across_chunks_are_found():
         row = int(rng.integers(len(stored)))
         queries.append(flip_bits(stored[row], flips))
         rows.append(row)
-    for row, (found, distances) in zip(rows, index.search_batch(np.array(queries))):
+    for row, (found, distances) in zip(rows, index.search_batch(np.array(queries)), strict=False):
         assert found.tolist() == [row] and distances.tolist() == [MAX_DISTANCE]
 
 
@@ -123,7 +128,7 @@ def test_clustered_hashes_match_brute_force_exactly():
                         for c in centres for _ in range(3)])
     alive = np.ones(len(stored), dtype=bool)
     total = 0
-    for query, result in zip(queries, index.search_batch(queries, batch=17)):
+    for query, result in zip(queries, index.search_batch(queries, batch=17), strict=False):
         want = brute_force(stored, alive, query)
         assert as_lists(result) == want
         total += len(want[0])
@@ -138,7 +143,7 @@ def test_corpus_haystack_and_needles_match_brute_force(corpus_dir: Path):
     index = PDQIndex.from_words(haystack)
     alive = np.ones(len(haystack), dtype=bool)
     found = 0
-    for needle, result in zip(needles, index.search_batch(needles)):
+    for needle, result in zip(needles, index.search_batch(needles), strict=False):
         want = brute_force(haystack, alive, needle)
         assert as_lists(result) == want
         found += bool(want[0])
@@ -204,7 +209,7 @@ def test_removed_hashes_stop_matching_at_once_in_every_tier():
     alive[20:3_020] = False
     everything = np.concatenate([stored, stored[10][None]])
     queries = np.array([flip_bits(everything[r], [5]) for r in (0, 19, 20, 3_019, 3_020, 5_500, new_row)])
-    for query, result in zip(queries, index.search_batch(queries)):
+    for query, result in zip(queries, index.search_batch(queries), strict=False):
         assert as_lists(result) == brute_force(everything, alive, query)
     assert index._main.count == int(alive.sum())
 
@@ -214,7 +219,7 @@ def test_adds_in_many_batches_match_brute_force_throughout():
     centres = random_words(rng, 20)
     index = PDQIndex(min_merge=2_000, tail_rows=300)
     stored = np.zeros((0, 4), dtype=np.uint64)
-    for step in range(12):
+    for _step in range(12):
         batch = np.array([flip_bits(centres[int(rng.integers(20))],
                                     rng.choice(256, int(rng.integers(0, 30)), replace=False))
                           for _ in range(int(rng.integers(1, 700)))])
@@ -222,7 +227,7 @@ def test_adds_in_many_batches_match_brute_force_throughout():
         assert rows.tolist() == list(range(len(stored), len(stored) + len(batch)))
         stored = np.concatenate([stored, batch])
         alive = np.ones(len(stored), dtype=bool)
-        for query, result in zip(centres[:5], index.search_batch(centres[:5])):
+        for query, result in zip(centres[:5], index.search_batch(centres[:5]), strict=False):
             assert as_lists(result) == brute_force(stored, alive, query)
 
 

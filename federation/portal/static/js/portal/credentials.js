@@ -2,7 +2,7 @@
 // values go in a JSON POST body only: never in a URL, never stored.
 
 import { say } from "./dom.js";
-import { t } from "./text.js";
+import { t, waitWords } from "./text.js";
 
 export const form = document.getElementById("credentials");
 export const message = document.getElementById("form-message");
@@ -46,9 +46,9 @@ export async function postCredentials(path, credentials) {
   }
   if (response.ok) return { ok: true, body };
   if (response.status === 429) {
-    const seconds = Number(response.headers.get("Retry-After")) || 60;
-    const minutes = Math.ceil(seconds / 60);
-    return { ok: false, text: minutes === 1 ? t("locked_one") : t("locked", { minutes }) };
+    // Too many requests from this network (rate_limited), or a lock after wrong PINs.
+    const wait = waitWords(response.headers.get("Retry-After"));
+    return { ok: false, text: t(body.code === "rate_limited" ? "busy" : "locked", { wait }) };
   }
   if (response.status === 404) return { ok: false, text: t("not_found") };
   if (response.status === 422) return { ok: false, text: t("pin_invalid") };

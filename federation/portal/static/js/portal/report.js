@@ -7,7 +7,7 @@ import { hashFile, HashingError } from "../hashing/client.js";
 import { el, focusHeading, say } from "./dom.js";
 import { MAX_SIGNALS_PER_CASE, packParts } from "./parts.js";
 import { Submission } from "./submit.js";
-import { formatSize, t } from "./text.js";
+import { formatSize, t, waitWords } from "./text.js";
 
 // Matches the number of hashes the API takes in one case: more files than this
 // would make an unwieldy number of references and a very long page.
@@ -340,7 +340,9 @@ async function send() {
   const retryable = outcome.reason !== "refused";
   $("retry").hidden = !retryable;
   say($("consent-message"), outcome.reason === "network" ? t("network_failed")
-    : outcome.reason === "server" ? t("server_failed") : t("refused", { detail: outcome.detail }));
+    : outcome.reason === "server" ? t("server_failed")
+      : outcome.reason === "busy" ? t("report_busy", { wait: waitWords(outcome.retryAfter) })
+        : t("refused", { detail: outcome.detail }));
   if (retryable) $("retry").focus();
 }
 

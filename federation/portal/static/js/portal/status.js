@@ -40,7 +40,7 @@ form.addEventListener("submit", async (event) => {
   const { status, signal_count: count, created_at: created, withdrawn_at: withdrawn } = answer.body;
   outcomeText.textContent = status === "withdrawn"
     ? t("status_withdrawn", { date: formatDate(withdrawn) })
-    : t("status_active", { count });
+    : t(answer.body.held ? "status_held" : "status_active", { count });
   outcomeDate.textContent = t("status_since", { date: formatDate(created) });
   platforms.replaceChildren(...platformLines(answer.body.platforms ?? []));
   outcome.dataset.status = status;

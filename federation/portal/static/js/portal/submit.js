@@ -18,8 +18,9 @@ export class Submission {
   }
 
   /** Send the parts that have no receipt yet. onPart(number, total) before each.
-   * Resolves to {ok: true, receipts} or {ok: false, reason, detail}; reason is
-   * "network" or "server" (worth retrying) or "refused" (it will not change). */
+   * Resolves to {ok: true, receipts} or {ok: false, reason, detail, retryAfter}; reason
+   * is "network", "server" or "busy" (worth retrying; "busy" after retryAfter seconds)
+   * or "refused" (it will not change). */
   async send(onPart = () => {}) {
     for (const [index, part] of this.parts.entries()) {
       if (part.receipt) continue;
@@ -48,7 +49,12 @@ async function sendPart(part) {
     // No answer, or the answer was cut off: the case may exist. The retry finds out.
     return { ok: false, reason: "network" };
   }
-  if (response.status >= 500 || response.status === 429) return { ok: false, reason: "server" };
+  if (response.status === 429) {
+    // Too many reports from this network: nothing was stored; the same request may be
+    // sent again after Retry-After.
+    return { ok: false, reason: "busy", retryAfter: response.headers.get("Retry-After") };
+  }
+  if (response.status >= 500) return { ok: false, reason: "server" };
   if (!response.ok) return { ok: false, reason: "refused", detail: body.detail || body.title };
   try {
     const pin = body.pin ?? (await openSealedPin(part.key, body.pin_sealed));

@@ -29,3 +29,13 @@ export function formatSize(bytes) {
   const shown = unit === 0 || value >= 10 ? Math.round(value) : value.toFixed(1);
   return `${shown} ${units[unit]}`;
 }
+
+/** How long to wait, in words, from a Retry-After header's seconds: rounded up to
+ * minutes, or to hours past two hours. */
+export function waitWords(retryAfter) {
+  const seconds = Number(retryAfter) || 60;
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  if (minutes === 1) return t("wait_one_minute");
+  if (minutes <= 120) return t("wait_minutes", { minutes });
+  return t("wait_hours", { hours: Math.ceil(minutes / 60) });
+}
