@@ -266,11 +266,16 @@ def main() -> None:
                         help="overload: a client that gives up closes its connection, or leaves it open")
     parser.add_argument("--flood-seconds", type=float, default=20)
     parser.add_argument("--phases", default="slow,overload,flood")
+    parser.add_argument("--keep-limits", action="store_true",
+                        help="keep the per-network report limit (FEDERATION_REPORT_LIMIT); without it the "
+                             "limit is lifted, so slow and overload measure the front and admission alone")
     args = parser.parse_args()
     phases = args.phases.split(",")
     print(f"{machine()}; front {args.front}; load average {os.getloadavg()[0]:.1f}", flush=True)
     with postgres_database() as url, contextlib.ExitStack() as stack:
         env = service_env(url)
+        if not args.keep_limits:
+            env["FEDERATION_REPORT_LIMIT"] = "100000000"
         signing_key(url, env)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="attack-")))
         port = stack.enter_context(service(args.front, env, tmp))
