@@ -61,16 +61,33 @@ def db_current(app) -> None:
 
 
 @main.command()
-@click.option("--bind", default="127.0.0.1:8000", show_default=True)
-@click.option("--workers", type=int, default=None, help="gunicorn workers (SQLite: 1)")
+@click.option("--bind", envvar="FEDERATION_BIND", default="127.0.0.1:8000", show_default=True,
+              help="address to serve on (env FEDERATION_BIND)")
+@click.option("--workers", envvar="FEDERATION_WORKERS", type=int, default=None,
+              help="gunicorn workers (env FEDERATION_WORKERS; default SQLite: 1, else 2)")
+@click.option("--front", envvar="FEDERATION_FRONT", type=click.Choice(["auto", "nginx", "none"]),
+              default="auto", show_default=True,
+              help="nginx: a buffering nginx on --bind, gunicorn behind it on a private socket; "
+                   "none: gunicorn alone (only behind another buffering proxy); "
+                   "auto: nginx if installed (env FEDERATION_FRONT)")
 @click.option("--no-migrate", is_flag=True, help="do not upgrade the database first")
 @click.option("--demo", is_flag=True, help="ensure a signing key and print a demo partner's token")
 @click.pass_obj
-def serve(app, bind: str, workers: int | None, no_migrate: bool, demo: bool) -> None:
-    """Run the service with gunicorn, after upgrading the database."""
+def serve(app, bind: str, workers: int | None, front: str, no_migrate: bool, demo: bool) -> None:
+    """Run the service with gunicorn (behind nginx if installed), after upgrading the database."""
+    from federation.front.nginx import find_nginx
     from federation.migrate import upgrade
-    from federation.serving import run_gunicorn
+    from federation.serving import run_behind_nginx, run_gunicorn
 
+    nginx_binary = find_nginx() if front != "none" else None
+    if front == "nginx" and nginx_binary is None:
+        raise click.ClickException("--front nginx: nginx is not installed (apt-get install nginx)")
+    if front == "auto" and nginx_binary is None:
+        if app.config["ENV"] == "production":
+            raise click.ClickException("nginx is not installed: install it (apt-get install nginx), or "
+                                       "pass --front none if another buffering proxy stands in front")
+        click.echo("nginx not found: serving with gunicorn alone, which slow clients can "
+                   "hold (fine for development, not for the internet)", err=True)
     url = app.config["DATABASE_URL"]
     if not no_migrate:
         upgrade(url)
@@ -80,8 +97,34 @@ def serve(app, bind: str, workers: int | None, no_migrate: bool, demo: bool) -> 
     if workers is None:
         # SQLite has one writer; one process with threads serves it best.
         workers = 1 if url.startswith("sqlite") else 2
-    click.echo(f"Federation serving on http://{bind} (database: {url.split('://')[0]})")
-    run_gunicorn(app, bind=bind, workers=workers)
+    # Nothing opened above may cross gunicorn's fork: workers sharing a pooled PostgreSQL
+    # connection interleave on it (DuplicatePreparedStatement, 500s).
+    app.extensions["federation.db"].engine.dispose()
+    front_name = "nginx" if nginx_binary else "none"
+    click.echo(f"Federation serving on http://{bind} (database: {url.split('://')[0]}, "
+               f"front: {front_name}, workers: {workers})")
+    if nginx_binary is None:
+        run_gunicorn(app, bind=bind, workers=workers)
+        return
+    run_behind_nginx(app, bind=bind, workers=workers, nginx_binary=nginx_binary)
+
+
+@main.command("front-config")
+@click.option("--listen", default="80", show_default=True, help="nginx `listen` value")
+@click.option("--upstream", default="127.0.0.1:8001", show_default=True,
+              help="where gunicorn listens (`HOST:PORT` or `unix:PATH`)")
+@click.option("--access-log", default="/var/log/nginx/federation.access.log", show_default=True)
+@click.pass_obj
+def front_config(app, listen: str, upstream: str, access_log: str) -> None:
+    """Print the nginx configuration (http level) for an nginx you run yourself.
+
+    Set FEDERATION_PROXY_HOPS to one more than the proxies in front of that nginx, and
+    run gunicorn on UPSTREAM (`federation serve --front none --bind UPSTREAM`).
+    """
+    from federation.front.nginx import site_config
+
+    click.echo(site_config(listen=listen, upstream=upstream, access_log=access_log,
+                           max_body=int(app.config["MAX_CONTENT_LENGTH"])), nl=False)
 
 
 def _ensure_signing_key(app) -> None:

@@ -28,6 +28,7 @@ _control_socket = os.environ.get("FEDERATION_CONTROL_SOCKET")
 control_socket_disable = not _control_socket
 if _control_socket:
     control_socket = _control_socket
-# Access logs would show paths and client addresses only; our URLs never carry secrets.
+# Access logs show the request line (referral codes masked by federation/log_redaction.py),
+# never the client's address: with a time it joins a person to their case's creation.
 accesslog = os.environ.get("FEDERATION_ACCESS_LOG", "-")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+access_log_format = '"%(r)s" %(s)s %(b)s %(M)sms'
