@@ -6,7 +6,7 @@ import multiprocessing
 import os
 
 bind = os.environ.get("FEDERATION_BIND", "127.0.0.1:8000")
-# Web workers are stateless (DESIGN "Scale"); the database is the bottleneck, not CPU.
+# Web workers are stateless: any worker can serve any request; the database is the bottleneck.
 workers = int(os.environ.get("FEDERATION_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 worker_class = "gthread"
 threads = int(os.environ.get("FEDERATION_THREADS", 4))
