@@ -10,8 +10,8 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from federation import audit, feed, idempotency, referrals
@@ -295,6 +295,11 @@ def publish_adds(session: Session, signers: Signers, links: Sequence[Link]) -> l
     so a withdrawal racing this case either sees its committed links or runs first.
     """
     lock_feed_head(session)
+    return _activate_and_publish(session, signers, links)
+
+
+def _activate_and_publish(session: Session, signers: Signers, links: Sequence[Link]) -> list[Link]:
+    """publish_adds, for a caller that already holds the feed head lock."""
     record_ids = {link.signal_id: link.record_id for link in links}
     column = _SIGNALS.c
     # The entry carries the signal as stored (its first PDQ quality), like its `delete`
@@ -311,6 +316,14 @@ def publish_adds(session: Session, signers: Signers, links: Sequence[Link]) -> l
 
 
 # --- the feed's budget for people's reports --------------------------------------------
+# Core statements built once: these run on every person's report.
+_HEAD = table(FeedHead)
+_READ_BUCKET = select(_HEAD.c.person_tokens, _HEAD.c.person_tokens_at).where(_HEAD.c.id == 1)
+_LOCK_BUCKET_FOR_UPDATE = _READ_BUCKET.with_for_update()
+_SAVE_BUCKET = update(_HEAD).where(_HEAD.c.id == 1).values(
+    person_tokens=bindparam("tokens"), person_tokens_at=bindparam("at"))
+_OLDEST_HELD = (select(_CASES.c.id).where(_CASES.c.held_at.is_not(None))
+                .order_by(_CASES.c.held_at, _CASES.c.id).limit(1))
 
 @dataclass
 class _Bucket:
@@ -320,9 +333,11 @@ class _Bucket:
     at: dt.datetime
 
     @classmethod
-    def load(cls, session: Session, budget: FeedBudget, now: dt.datetime) -> _Bucket:
-        row = session.execute(select(FeedHead.person_tokens, FeedHead.person_tokens_at)
-                              .where(FeedHead.id == 1)).one()
+    def lock(cls, session: Session, budget: FeedBudget, now: dt.datetime) -> _Bucket:
+        """Take the feed head lock (db.lock_feed_head's, in the same statement) and read
+        the bucket it guards."""
+        locking = session.get_bind().dialect.name == "postgresql"
+        row = session.execute(_LOCK_BUCKET_FOR_UPDATE if locking else _READ_BUCKET).one()
         if row.person_tokens is None or row.person_tokens_at is None:
             return cls(budget.burst, now)
         tokens, at = row.person_tokens, row.person_tokens_at
@@ -333,8 +348,7 @@ class _Bucket:
         return cls(tokens + earned, at + dt.timedelta(seconds=earned * 60 / budget.per_minute))
 
     def save(self, session: Session) -> None:
-        session.execute(update(FeedHead).where(FeedHead.id == 1)
-                        .values(person_tokens=self.tokens, person_tokens_at=self.at))
+        session.execute(_SAVE_BUCKET, {"tokens": self.tokens, "at": self.at})
 
 
 @dataclass(frozen=True)
@@ -355,22 +369,22 @@ def publish_person_case(session: Session, signers: Signers, budget: FeedBudget, 
     first (oldest first, as far as the budget allows): a new case is published only when
     none waits and its new entries fit.
     """
-    lock_feed_head(session)
     if budget.per_minute <= 0:
         publish_adds(session, signers, links)
         return False
     now = budget.clock()
-    bucket = _Bucket.load(session, budget, now)
-    _drain(session, signers, bucket, budget.drain_per_report)
-    waiting = _oldest_held(session) is not None
-    cost = _new_entries(session, [link.signal_id for link in links])
+    bucket = _Bucket.lock(session, budget, now)
+    _, _, waiting = _drain(session, signers, bucket, budget.drain_per_report)
+    # A case cannot add more entries than it has links: count them only when that bound
+    # does not fit (the common case, a bucket with room, costs no extra statement).
+    cost = len(links) if waiting or len(links) <= bucket.tokens else \
+        _new_entries(session, [link.signal_id for link in links])
     held = waiting or cost > bucket.tokens
     if held:
         session.execute(update(Case).where(Case.id == case_id).values(held_at=now))
         audit.record(session, "case_held", actor="person", case_id=case_id, detail=f"entries={cost}")
     else:
-        publish_adds(session, signers, links)
-        bucket.tokens -= cost
+        bucket.tokens -= len(_activate_and_publish(session, signers, links))
     bucket.save(session)
     return held
 
@@ -380,39 +394,37 @@ def publish_held(session: Session, signers: Signers, budget: FeedBudget) -> Held
     `federation feed publish-held`, run from cron or a systemd timer). Opens its own
     write transaction."""
     with write_transaction(session):
-        lock_feed_head(session)
-        bucket = _Bucket.load(session, budget, budget.clock())
-        released, entries = _drain(session, signers, bucket, None)
+        bucket = _Bucket.lock(session, budget, budget.clock())
+        released, entries, _ = _drain(session, signers, bucket, None)
         bucket.save(session)
         still, oldest = session.execute(select(func.count(), func.min(Case.held_at))
                                         .where(Case.held_at.is_not(None))).one()
     return HeldDrain(released, entries, still, oldest)
 
 
-def _drain(session: Session, signers: Signers, bucket: _Bucket, most: int | None) -> tuple[int, int]:
+def _drain(session: Session, signers: Signers, bucket: _Bucket, most: int | None) -> tuple[int, int, bool]:
     """Publish held cases in the order they were held while their entries fit the bucket
-    (and `most`, if given); stop at the first that does not. Under the feed head lock."""
+    (and `most`, if given); stop at the first that does not. Under the feed head lock.
+    Returns (cases released, entries published, whether a held case still waits)."""
     released = entries = 0
     while True:
         case_id = _oldest_held(session)
         if case_id is None:
-            break
+            return released, entries, False
         links = _links_of(session, case_id)
         cost = _new_entries(session, [link.signal_id for link in links])
         if cost > bucket.tokens or (most is not None and entries + cost > most and entries):
-            break
-        publish_adds(session, signers, links)
+            return released, entries, True
+        _activate_and_publish(session, signers, links)
         session.execute(update(Case).where(Case.id == case_id).values(held_at=None))
         audit.record(session, "case_released", actor="system", case_id=case_id, detail=f"entries={cost}")
         bucket.tokens -= cost
         released, entries = released + 1, entries + cost
-    return released, entries
 
 
 def _oldest_held(session: Session) -> int | None:
     """The case held longest, if any: one look at the (nearly always empty) partial index."""
-    return session.scalar(select(Case.id).where(Case.held_at.is_not(None))
-                          .order_by(Case.held_at, Case.id).limit(1))
+    return session.scalar(_OLDEST_HELD)
 
 
 def _new_entries(session: Session, signal_ids: list[int]) -> int:
