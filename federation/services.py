@@ -18,6 +18,7 @@ from federation.idempotency import IdempotencyPolicy
 from federation.ratelimit import GuessCounter, Limit, make_counter
 from federation.referrals import ReferralPolicy
 from federation.signing_keys import Signers
+from federation.tlog import LogPolicy
 
 _EXTENSION = "federation.services"
 
@@ -31,6 +32,7 @@ class Services:
     referral_guesses: GuessCounter  # failed referral-code look-ups per client
     caseworker_sessions: SessionPolicy
     pepper: bytes  # HMAC key of the StopNCII page tokens
+    log: LogPolicy  # the verifiable log's origin (docs/log.md)
 
 
 def init_services(app: Flask) -> None:
@@ -53,6 +55,10 @@ def build_services(config: dict[str, Any]) -> Services:
         pins.dummy_pin_hash  # made now: a cost libsodium refuses fails here, not at a report
     except ValueError as error:
         raise ConfigError(f"FEDERATION_PIN_ARGON2_MEMORY_KIB / _PASSES: {error}") from None
+    try:
+        log = LogPolicy(str(config["LOG_ORIGIN"]))
+    except ValueError as error:
+        raise ConfigError(f"FEDERATION_LOG_ORIGIN: {error}") from None
     return Services(
         pins=pins,
         signers=Signers(config["KEK_BYTES"]),
@@ -63,4 +69,5 @@ def build_services(config: dict[str, Any]) -> Services:
             pepper, config["REDIS_URL"]),
         caseworker_sessions=SessionPolicy(int(config["CASEWORKER_IDLE_SECONDS"]),
                                           int(config["CASEWORKER_SESSION_MAX_SECONDS"])),
-        pepper=pepper)
+        pepper=pepper,
+        log=log)
