@@ -60,7 +60,7 @@ def vkey(name: str, public_raw: bytes) -> str:
 def parse_vkey(text: str) -> tuple[str, bytes]:
     """(name, public key) of an Ed25519 vkey; raises ValueError if it is malformed or its id is wrong."""
     try:
-        name, hex_id, material = text.split("+")
+        name, hex_id, material = text.split("+", 2)  # base64 may hold "+"; a name may not
         raw = base64.b64decode(material, validate=True)
     except (ValueError, binascii.Error):
         raise ValueError("not a vkey: name+hex(key id)+base64(type || key)") from None
