@@ -32,7 +32,7 @@ from federation.crypto.canonical import leaf_hash
 from federation.crypto.encoding import b64u_decode
 from federation.crypto.errors import CryptoError, SignatureError, UnknownKeyError
 from federation.crypto.keys import KeySet, KeyStatus, entry_signing_bytes, verify_entry
-from partners.client import FederationClient, FeedError
+from partners.client import FederationClient, FeedError, HTTPError
 from partners.store import LocalStore
 
 PAGE_LIMIT = 5000
@@ -91,8 +91,8 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
                 return result
             page = client.page(after, limit if log is None else min(limit, log.size - after))
             _check_order(page.entries, after, page.next)
-            if log is not None and not page.entries:
-                raise LogError(f"the feed ends at seq {after}, the signed checkpoint says {log.size}",
+            if log is not None and (not page.entries or (page.next < log.size and not page.has_more)):
+                raise LogError(f"the feed ends at seq {page.next}, the signed checkpoint says {log.size}",
                                size=log.size)
             if log is not None and page.next > log.size:
                 raise LogError(f"the page goes past the signed checkpoint of size {log.size}", log.size + 1)
@@ -263,8 +263,8 @@ def _check_extends(client: FederationClient, held: note.Checkpoint, new: note.Ch
             raise LogError("two signed checkpoints of this size with different roots (a split view)",
                            size=new.size)
         return
-    proof = client.consistency(held.size, new.size) if held.size else []
     try:
+        proof = _consistency(client, held.size, new.size) if held.size else []
         merkle.verify_consistency(held.size, new.size, held.root, new.root, proof)
     except merkle.ProofError as error:
         raise LogError(f"the checkpoint does not extend the one we hold, of size {held.size} "
@@ -333,10 +333,20 @@ def _in_signed_tree(client: FederationClient, size: int, root: bytes, log: note.
     if size == log.size:
         return root == log.root
     try:
-        merkle.verify_consistency(size, log.size, root, log.root, client.consistency(size, log.size))
+        merkle.verify_consistency(size, log.size, root, log.root, _consistency(client, size, log.size))
     except merkle.ProofError:
         return False
     return True
+
+
+def _consistency(client: FederationClient, first: int, second: int) -> list[bytes]:
+    try:
+        return client.consistency(first, second)
+    except HTTPError as error:
+        if error.status in (409, 422):  # it signed the size, but will not prove it
+            raise LogError(f"the federation refuses a consistency proof from size {first}: {error}",
+                           size=second) from None
+        raise
 
 
 def _check_order(entries: list[dict[str, Any]], after: int, next_seq: int) -> None:
