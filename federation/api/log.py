@@ -20,7 +20,7 @@ public = ApiBlueprint("log_public", __name__, access=PUBLIC, url_prefix="/v1/log
 blp = ApiBlueprint("log", __name__, access=PARTNER, url_prefix="/v1/log",
                    description="The verifiable log: inclusion and consistency proofs")
 
-_SIZE = validate.Range(min=0, max=MAX_SEQ)
+_SIZE = validate.Range(min=1, max=MAX_SEQ)  # 0: invalid_input, like any value out of range
 _HASHES = fields.List(fields.String(metadata={"description": "a SHA-256 node hash, standard base64"}),
                       required=True)
 
@@ -68,7 +68,7 @@ class InclusionProof(Schema):
     proof = _HASHES
 
 
-_RANGE_422 = "a size of 0, first > second, or seq > size (invalid_log_range)"
+_RANGE_422 = "a value below 1 (invalid_input); first > second, or seq > size (invalid_log_range)"
 _AHEAD_409 = "a size past the log's (log_size_ahead, with `head`)"
 
 

@@ -38,18 +38,23 @@ def headers_for(path: str, credentials) -> dict:
         return credentials["stopncii"]
     if path.startswith("/v1/referrals"):
         return credentials["organisation"]
-    if path.startswith(("/v1/feed", "/v1/signals")):
+    if path.startswith(("/v1/feed", "/v1/signals", "/v1/log")):
         return credentials["partner"]
     return {}
 
 
 def semantic(case):
-    """What a schema cannot say, for valid requests: a feedback time (or a StopNCII
+    """What a schema cannot say, for valid requests: a log proof's sizes in order, a feedback time (or a StopNCII
     lastModtimestamp) is a time in the past, a batch names each hash once (both are refused with their own codes), and a
     StopNCII page token is one we issued (a generated one is refused as forged), and no
     string holds a NUL or a lone surrogate and no integer is over 20 digits (refused in any body, federation.api.strict_json)."""
     if isinstance(case.query, dict):
         case.query.pop("nextPageToken", None)
+        # A proof exists only for first <= second and seq <= size (else invalid_log_range).
+        for low, high in (("first", "second"), ("seq", "size")):
+            pair = case.query.get(low), case.query.get(high)
+            if all(isinstance(v, int) for v in pair) and pair[0] > pair[1]:
+                case.query[low], case.query[high] = pair[1], pair[0]
     if case.body is not None and not isinstance(case.body, NotSet):
         case.body = _printable(case.body)
     body = case.body if isinstance(case.body, dict) else {}
