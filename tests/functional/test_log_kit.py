@@ -39,6 +39,7 @@ def kit(app, live_server, tmp_path):
         finally:
             client.close()
     run.token = token
+    run.store_path = lambda name: tmp_path / name
     return run
 
 
@@ -167,3 +168,14 @@ def test_a_checkpoint_the_feed_does_not_reach(app, client, kit):
     with pytest.raises(LogError) as error:  # signed, but the server serves only 2 entries
         kit(checkpoint=forged(app, 3, ref.mth([*leaves, ref.sha256(b"\x00z")])))
     assert error.value.size == 3 and kit.checkpoint == 0
+
+
+def test_a_store_filled_by_an_older_kit_gets_its_tree_rebuilt_and_checked(app, client, kit):
+    report(client, 5)
+    assert kit(verify_log=False).applied == 5 and kit.held is None  # as an older kit left it
+    report(client, 2)
+    assert kit(limit=2).applied == 2 and kit.checkpoint == 7
+    with LocalStore(kit.store_path("store.db")) as local:
+        frontier = local.log_frontier()
+    leaves = [ref.entry_leaf(e) for e in read_feed(client, kit.token)]
+    assert frontier == [ref.mth(leaves[:4]), ref.mth(leaves[4:6]), leaves[6]]
