@@ -35,7 +35,8 @@ def _backfill(nodes: sa.Table) -> None:
     from federation.crypto import merkle
 
     connection = op.get_bind()
-    entries = sa.table('feed_entries', sa.column('seq', sa.BigInteger()), sa.column('leaf_hash', sa.LargeBinary()))
+    entries = sa.table('feed_entries', sa.column('seq', sa.BigInteger()),
+                       sa.column('leaf_hash', sa.LargeBinary()))
     frontier: list[bytes] = []
     size = 0
     while True:
