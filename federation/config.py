@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     "CASEWORKER_IDLE_SECONDS": 15 * 60,
     "CASEWORKER_SESSION_MAX_SECONDS": 8 * 3600,
     "LOG_LEVEL": "INFO",
+    # The verifiable log's name: the first line of every checkpoint and its note key name
+    # (docs/log.md). A schema-less URL; no spaces, no "+".
+    "LOG_ORIGIN": "federation.example/log",
 }
 
 _SECRET_NAMES = ("PEPPER", "KEK")

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from federation import signing_keys
+from federation import signing_keys, tlog
 from federation.crypto.canonical import canonical_json, leaf_hash
 from federation.crypto.encoding import b64u_encode
 from federation.errors import FederationError
-from federation.models import FeedEntry
+from federation.models import FeedEntry, table
 from federation.signals import SignalValue
 
 ENTRY_VERSION = 1
@@ -51,7 +51,8 @@ _ADVANCE_HEAD = text(
 
 
 def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[Change]) -> list[int]:
-    """Append one signed entry per change; return their sequence numbers.
+    """Append one signed entry per change, and its leaf to the log's Merkle tree;
+    return their sequence numbers.
 
     The caller holds the feed head lock (federation.db.lock_feed_head) in this
     transaction and has already set each signal's `active` flag and record id.
@@ -61,7 +62,7 @@ def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[C
     last, kid = session.execute(_ADVANCE_HEAD, {"n": len(changes)}).one()
     signer = signers.for_kid(session, kid)
     first = last - len(changes) + 1
-    rows = []
+    rows, leaves = [], []
     for seq, change in enumerate(changes, start=first):
         signal = change.signal
         entry = {"seq": seq, "op": change.op, "id": change.record_id, "type": signal.type,
@@ -69,11 +70,14 @@ def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[C
         if signal.quality is not None:
             entry["quality"] = signal.quality
         body = canonical_json(entry)
+        leaves.append(leaf_hash(body))
         rows.append({"seq": seq, "op": change.op, "signal_id": change.signal_id,
                      "record_id": change.record_id, "body": body,
                      "signature": b64u_encode(signer.sign(body)), "kid": signer.kid,
-                     "leaf_hash": leaf_hash(body)})
-    session.execute(FeedEntry.__table__.insert(), rows)
+                     "leaf_hash": leaves[-1]})
+    session.execute(table(FeedEntry).insert(), rows)
+    # The Merkle tree grows in the same transaction, under the same lock (docs/log.md).
+    tlog.extend(session, first, leaves)
     return list(range(first, last + 1))
 
 

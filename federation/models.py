@@ -287,6 +287,20 @@ class FeedEntry(Base):
     created_at: Mapped[created_timestamp]
 
 
+class MerkleNode(Base):
+    """The root of a complete perfect subtree of the feed's Merkle tree (RFC 9162): the
+    2**level leaves from leaf idx * 2**level (leaf i is the entry with seq i + 1). Written
+    in the transaction that completes it (federation/tlog.py); never changed. Level 0,
+    the leaves, is `feed_entries.leaf_hash` and is not repeated here."""
+
+    __tablename__ = "merkle_nodes"
+    __table_args__ = (CheckConstraint("level >= 1 AND level < 64", name="level"),)
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 class Partner(Base):
     """A member platform. Its token is stored only as a SHA-256 digest."""
 

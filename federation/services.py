@@ -19,6 +19,7 @@ from federation.idempotency import IdempotencyPolicy
 from federation.ratelimit import Limit, RateLimit, make_backend, make_limit
 from federation.referrals import ReferralPolicy
 from federation.signing_keys import Signers
+from federation.tlog import LogPolicy
 
 _EXTENSION = "federation.services"
 
@@ -35,6 +36,7 @@ class Services:
     feed_budget: FeedBudget  # how fast people's reports may grow the feed
     caseworker_sessions: SessionPolicy
     pepper: bytes  # HMAC key of the StopNCII page tokens
+    log: LogPolicy  # the verifiable log's origin (docs/log.md)
 
 
 def init_services(app: Flask) -> None:
@@ -66,6 +68,10 @@ def build_services(config: dict[str, Any]) -> Services:
         _ = pins.dummy_pin_hash  # made now: a cost libsodium refuses fails here, not at a report
     except ValueError as error:
         raise ConfigError(f"FEDERATION_PIN_ARGON2_MEMORY_KIB / _PASSES: {error}") from None
+    try:
+        log = LogPolicy(str(config["LOG_ORIGIN"]))
+    except ValueError as error:
+        raise ConfigError(f"FEDERATION_LOG_ORIGIN: {error}") from None
     return Services(
         pins=pins,
         signers=Signers(config["KEK_BYTES"]),
@@ -80,4 +86,5 @@ def build_services(config: dict[str, Any]) -> Services:
         feed_budget=budget,
         caseworker_sessions=SessionPolicy(int(config["CASEWORKER_IDLE_SECONDS"]),
                                           int(config["CASEWORKER_SESSION_MAX_SECONDS"])),
-        pepper=pepper)
+        pepper=pepper,
+        log=log)

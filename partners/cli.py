@@ -73,13 +73,13 @@ def sync(obj: Context, watch: bool, interval: float, polls: int | None, limit: i
             line["reported_deleted"] = reporting.report_deletes(client, store)
         click.echo(json.dumps(line))
 
-    options = {"limit": limit, "trust_new_keys": trust_new_keys, "progress": progress}
     try:
         if watch:
             syncing.watch(client, store, interval=interval, polls=polls, on_result=done,
-                          on_error=lambda e: click.echo(f"will retry: {e}", err=True), **options)
+                          on_error=lambda e: click.echo(f"will retry: {e}", err=True),
+                          limit=limit, trust_new_keys=trust_new_keys, progress=progress)
         else:
-            done(syncing.sync(client, store, **options))
+            done(syncing.sync(client, store, limit=limit, trust_new_keys=trust_new_keys, progress=progress))
     except (syncing.SyncError, FeedError) as error:
         raise click.ClickException(f"sync stopped: {error}") from None
     finally:

@@ -1,10 +1,12 @@
-"""HTTP client for the federation's partner API: feed pages, keys and feedback.
+"""HTTP client for the federation's partner API: feed pages, keys, the log and feedback.
 
 Standard library only (http.client with a kept-alive connection), so the kit installs
 anywhere. Every malformed answer raises a FeedError subclass naming what was wrong.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import http.client
 import json
 import ssl
@@ -38,6 +40,17 @@ class FeedPage:
     next: int
     has_more: bool
     head: int | None  # from the Feed-Head header, for progress only
+    log_size: int | None = None  # from Log-Size: the tree size whose checkpoint covers the page
+
+
+def _proof(body: Any, path: str) -> list[bytes]:
+    proof = body.get("proof") if isinstance(body, dict) else None
+    if not isinstance(proof, list) or not all(isinstance(h, str) for h in proof):
+        raise TruncatedResponse(f"{path}: no proof list")
+    try:
+        return [base64.b64decode(h, validate=True) for h in proof]
+    except binascii.Error:
+        raise TruncatedResponse(f"{path}: a proof hash is not base64") from None
 
 
 class FederationClient:
@@ -61,9 +74,30 @@ class FederationClient:
         if not isinstance(body, dict) or not isinstance(body.get("entries"), list) \
                 or not isinstance(body.get("next"), int) or not isinstance(body.get("has_more"), bool):
             raise TruncatedResponse("feed page lacks entries, next or has_more")
-        head = headers.get("Feed-Head")
+        head, log_size = headers.get("Feed-Head"), headers.get("Log-Size")
         return FeedPage(body["entries"], body["next"], body["has_more"],
-                        int(head) if head and head.isdigit() else None)
+                        int(head) if head and head.isdigit() else None,
+                        int(log_size) if log_size and log_size.isdigit() else None)
+
+    def checkpoint(self) -> str:
+        """The log's latest checkpoint, a signed note (verify it before use: partners.sync)."""
+        status, raw, _ = self._request("GET", self._prefix + "/v1/log/checkpoint", None, {})
+        if status != 200:
+            raise HTTPError(status, raw)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TruncatedResponse("/v1/log/checkpoint: not UTF-8 text") from None
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        """The RFC 9162 consistency proof from tree size `first` to `second` (not yet verified)."""
+        body = self._json("GET", f"/v1/log/consistency?first={first}&second={second}")[0]
+        return _proof(body, "/v1/log/consistency")
+
+    def inclusion(self, seq: int, size: int) -> list[bytes]:
+        """The RFC 9162 audit path of entry `seq` in the tree of `size` (not yet verified)."""
+        body = self._json("GET", f"/v1/log/inclusion?seq={seq}&size={size}")[0]
+        return _proof(body, "/v1/log/inclusion")
 
     def post(self, path: str, payload: Any, *, idempotency_key: str | None = None) -> Any:
         headers = {"Content-Type": "application/json"}

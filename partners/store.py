@@ -5,7 +5,9 @@ leaves the store at the end of some whole page: sync resumes there, nothing lost
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,8 +61,10 @@ class LocalStore:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'checkpoint'").fetchone()
         return int(row[0]) if row else 0
 
-    def apply(self, entries: list[dict[str, Any]], expected_checkpoint: int) -> int:
-        """Apply verified entries and move the checkpoint to the last one, atomically.
+    def apply(self, entries: list[dict[str, Any]], expected_checkpoint: int,
+              log_frontier: list[bytes] | None = None) -> int:
+        """Apply verified entries and move the checkpoint to the last one, atomically,
+        with the log frontier (the Merkle tree's perfect subtree roots) at that seq.
 
         Raises StoreConflict if the checkpoint is not `expected_checkpoint`.
         """
@@ -83,6 +87,8 @@ class LocalStore:
                                (entry["seq"], entry["id"], entry["type"], entry["value"], now))
             if entries:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (str(entries[-1]["seq"]),))
+            if log_frontier is not None:
+                self._set_frontier(log_frontier)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -95,6 +101,47 @@ class LocalStore:
 
     def count(self) -> int:
         return self._db.execute("SELECT count(*) FROM signals").fetchone()[0]
+
+    # --- the verifiable log (docs/log.md) -------------------------------------------------
+
+    def log_frontier(self) -> list[bytes] | None:
+        """The roots of the perfect subtrees of the tree of the entries applied (up to
+        `checkpoint`), or None if this store never kept them (made by an older kit)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'log_frontier'").fetchone()
+        return [base64.b64decode(h) for h in json.loads(row[0])] if row else None
+
+    def set_log_frontier(self, frontier: list[bytes], expected_checkpoint: int) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.checkpoint != expected_checkpoint:
+                raise StoreConflict(f"store is at {self.checkpoint}, not {expected_checkpoint}")
+            self._set_frontier(frontier)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _set_frontier(self, frontier: list[bytes]) -> None:
+        value = json.dumps([base64.b64encode(h).decode() for h in frontier])
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_frontier', ?)", (value,))
+
+    def log_checkpoint(self) -> tuple[str, str] | None:
+        """(origin, signed note) of the newest checkpoint verified, or None."""
+        rows = dict(self._db.execute(
+            "SELECT key, value FROM meta WHERE key IN ('log_origin', 'log_checkpoint')"))
+        return (rows["log_origin"], rows["log_checkpoint"]) if len(rows) == 2 else None
+
+    def set_log_checkpoint(self, origin: str, note: str) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('log_origin', ?)", (origin,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('log_checkpoint', ?)", (note,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     # --- trusted keys -------------------------------------------------------------------
 

@@ -60,5 +60,7 @@ class Feed(MethodView):
             return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": cache})
         # The body is assembled from stored bytes, so it bypasses schema serialisation.
         # Feed-Head (the newest seq) lets a client show progress; it is not signed.
+        # Log-Size: the tree size whose checkpoint covers this page (docs/log.md).
         return Response(page.body, mimetype="application/json",
-                        headers={"ETag": f'"{etag}"', "Cache-Control": cache, "Feed-Head": str(page.head)})
+                        headers={"ETag": f'"{etag}"', "Cache-Control": cache, "Feed-Head": str(page.head),
+                                 "Log-Size": str(page.head)})

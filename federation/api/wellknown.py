@@ -7,8 +7,11 @@ from marshmallow import Schema, fields
 from federation import signing_keys
 from federation.api.auth import PUBLIC
 from federation.api.blueprint import ApiBlueprint
+from federation.crypto import note
+from federation.crypto.encoding import b64u_decode
 from federation.crypto.keys import KeyStatus
 from federation.db import db
+from federation.services import services
 
 blp = ApiBlueprint("wellknown", __name__, access=PUBLIC, url_prefix="/.well-known", description="Public keys")
 
@@ -25,6 +28,9 @@ class JwkSchema(Schema):
     status = fields.String(required=True, metadata={"enum": list(KeyStatus)})
     nbf = fields.Integer(required=True, metadata={"description": "valid from (unix seconds)"})
     exp = fields.Integer(metadata={"description": "valid until (unix seconds); absent while active"})
+    note_vkey = fields.String(required=True, metadata={
+        "description": "the same key as a C2SP signed-note verifier key for the log's checkpoints: "
+                       "origin+hex(key id)+base64(0x01 || x) (docs/log.md)"})
 
 
 class JwksSchema(Schema):
@@ -37,4 +43,8 @@ class FederationKeys(MethodView):
     def get(self):
         """Every signing key ever used (RFC 8037 OKP/Ed25519) with kid, status and window."""
         # Short cache: a rotation must reach verifiers within minutes.
-        return signing_keys.jwks(db.session), 200, {"Cache-Control": "public, max-age=300"}
+        document = signing_keys.jwks(db.session)
+        origin = services().log.origin
+        for jwk in document["keys"]:  # what signs entries signs checkpoints (docs/log.md)
+            jwk["note_vkey"] = note.vkey(origin, b64u_decode(jwk["x"]))
+        return document, 200, {"Cache-Control": "public, max-age=300"}

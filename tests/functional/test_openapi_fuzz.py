@@ -38,13 +38,14 @@ def headers_for(path: str, credentials) -> dict:
         return credentials["stopncii"]
     if path.startswith("/v1/referrals"):
         return credentials["organisation"]
-    if path.startswith(("/v1/feed", "/v1/signals")):
+    if path.startswith(("/v1/feed", "/v1/signals", "/v1/log")):
         return credentials["partner"]
     return {}
 
 
 def semantic(case):
     """What a schema cannot say, for valid requests:
+    - a log proof's sizes are in order (first <= second, seq <= size);
     - a feedback time (or a StopNCII lastModtimestamp) is in the past;
     - a batch names each hash once, with one verdict (both refused as duplicate_item);
     - a StopNCII ImagePDQ carries its quality as a tag, and its length fits its type;
@@ -54,6 +55,11 @@ def semantic(case):
     """
     if isinstance(case.query, dict):
         case.query.pop("nextPageToken", None)
+        # A proof exists only for first <= second and seq <= size (else invalid_log_range).
+        for low, high in (("first", "second"), ("seq", "size")):
+            pair = case.query.get(low), case.query.get(high)
+            if all(isinstance(v, int) for v in pair) and pair[0] > pair[1]:
+                case.query[low], case.query[high] = pair[1], pair[0]
     if case.body is not None and not isinstance(case.body, NotSet):
         case.body = _printable(case.body)
     body = case.body if isinstance(case.body, dict) else {}
