@@ -67,20 +67,27 @@ def document_typed_values(components: dict) -> None:
         components[name]["oneOf"] = typed_values(quality=quality)
 
 
-def _StrictBool(**kwargs) -> fields.Boolean:
-    # Only JSON true/false: "yes" or 1 is not a person's explicit consent.
-    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+class JsonBoolean(fields.Boolean):
+    """Only JSON true or false: "yes", 1 or 0.0 is not a person's explicit consent. (A set
+    like {True} would not do: 1 == True and 0.0 == False in Python, and hash alike.)"""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 
 
 class ConsentSchema(Schema):
     # Each must be true (code `consent_required` otherwise).
-    adult = _StrictBool(required=True,
+    adult = JsonBoolean(required=True,
                         metadata={"description": "I am 18 or over", "enum": [True]})
-    depicted_or_acting_for = _StrictBool(
+    depicted_or_acting_for = JsonBoolean(
         required=True,
         metadata={"description": "I am the person pictured, or act for them with their agreement",
                   "enum": [True]})
-    share_with_platforms = _StrictBool(
+    share_with_platforms = JsonBoolean(
         required=True,
         metadata={"description": "I agree that these hashes go to member platforms", "enum": [True]})
 
@@ -95,7 +102,7 @@ class CaseCreateSchema(Schema):
     referral_code = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,64}$"),
                                   metadata={"description": "the code from a safety organisation's link, "
                                                            "if the person came with one"})
-    share_with_referrer = _StrictBool(load_default=False, metadata={
+    share_with_referrer = JsonBoolean(load_default=False, metadata={
         "description": "the person agrees that the referring organisation may follow the outcome "
                        "of this case (never the hashes); false unless they said yes"})
 

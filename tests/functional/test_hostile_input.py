@@ -55,6 +55,21 @@ def test_a_duplicate_key_inside_a_signal_is_refused(client, engine):
     assert response.status_code == 400 and response.get_json()["code"] == "duplicate_key"
 
 
+@pytest.mark.parametrize("field, value", [("adult", 1), ("adult", 1.0), ("share_with_platforms", "true"),
+                                          ("share_with_referrer", 0), ("share_with_referrer", 0.0)])
+def test_a_number_or_a_string_is_not_a_yes_or_a_no(client, engine, field, value):
+    """Consent is JSON true, nothing that Python happens to think equal to it."""
+    payload = case_payload()
+    if field == "share_with_referrer":
+        payload[field] = value
+    else:
+        payload["consent"][field] = value
+    before = snapshot(engine)
+    response = client.post("/v1/cases", json=payload)
+    assert response.status_code == 422 and response.get_json()["code"] == "invalid_input"
+    assert snapshot(engine) == before
+
+
 @pytest.mark.parametrize("note", ["\\u0000", "a\\u0000b", "\\udfff", "\\ud83d"])
 def test_nul_or_lone_surrogate_in_a_feedback_note_is_refused(client, engine, token, note):
     before = snapshot(engine)
