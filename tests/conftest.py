@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,3 +172,32 @@ def live_server(app, clean_database):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     with serve_in_thread(server) as base:
         yield base
+
+
+# --- Redis, for limits shared between workers ------------------------------------------
+
+@dataclass(frozen=True)
+class RedisSpace:
+    """A test's own corner of the Redis at 127.0.0.1:6379: its URL, a client, and a key
+    prefix no other test uses (its keys are deleted afterwards)."""
+
+    url: str
+    client: Any
+    prefix: str
+
+
+@pytest.fixture
+def redis_space():
+    import redis
+
+    url = "redis://127.0.0.1:6379/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis not reachable at 127.0.0.1:6379: {error}")
+    space = RedisSpace(url, client, f"test-{_secrets.token_hex(6)}:")
+    yield space
+    for key in client.scan_iter(f"{space.prefix}*"):
+        client.delete(key)
+    client.close()

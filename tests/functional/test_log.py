@@ -63,7 +63,7 @@ def check_every_proof(client, token, leaves: list[bytes], sizes: range) -> None:
 
 
 def test_checkpoints_and_proofs_verify_independently_across_a_key_rotation(app, client, token):
-    from tests.functional.test_feed_api import rotate
+    from tests.factories import rotate_signing_key as rotate
 
     origin, size, root = ref.open_checkpoint(checkpoint(client), active_vkey(client))
     assert (origin, size, root) == ("federation.example/log", 0, ref.sha256(b""))

@@ -84,7 +84,7 @@ def rewrite_history(app, drop_seq: int) -> None:
 
 
 def test_the_kit_follows_the_log_and_keeps_its_checkpoint(app, client, kit):
-    from tests.functional.test_feed_api import rotate
+    from tests.factories import rotate_signing_key as rotate
 
     report(client, 5)
     assert kit().applied == 5 and kit.held is not None and kit.held[1].splitlines()[1] == "5"

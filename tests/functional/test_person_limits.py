@@ -4,7 +4,6 @@ per case; and no address stored anywhere."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 import pytest
 from sqlalchemy import text
@@ -74,25 +73,8 @@ def test_ipv6_clients_are_counted_per_64(make_app, clean_database):
     assert report(client, "2001:db8:1:3::1").status_code == 201  # the next /64
 
 
-@pytest.fixture
-def redis_url():
-    import redis
-
-    url = "redis://127.0.0.1:6379/0"
-    probe = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        probe.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"Redis not reachable at 127.0.0.1:6379: {error}")
-    prefix = f"test-{secrets.token_hex(6)}:"
-    yield url, prefix
-    for key in probe.scan_iter(f"{prefix}*"):
-        probe.delete(key)
-    probe.close()
-
-
-def test_limits_are_shared_through_redis_by_two_app_instances(make_app, clean_database, redis_url):
-    url, prefix = redis_url
+def test_limits_are_shared_through_redis_by_two_app_instances(make_app, clean_database, redis_space):
+    url, prefix = redis_space.url, redis_space.prefix
     first, second = (make_app(REDIS_URL=url, REDIS_PREFIX=prefix, REPORT_LIMIT=3).test_client()
                      for _ in range(2))
     assert [report(first).status_code, report(second).status_code, report(first).status_code] == [201] * 3
@@ -100,8 +82,8 @@ def test_limits_are_shared_through_redis_by_two_app_instances(make_app, clean_da
     assert report(second, "192.0.2.2").status_code == 201
 
 
-def test_network_pin_locks_are_shared_through_redis(make_app, clean_database, redis_url):
-    url, prefix = redis_url
+def test_network_pin_locks_are_shared_through_redis(make_app, clean_database, redis_space):
+    url, prefix = redis_space.url, redis_space.prefix
     first, second = (make_app(REDIS_URL=url, REDIS_PREFIX=prefix).test_client() for _ in range(2))
     receipt = report(first).get_json()
     for worker in (first, second, first, second, first):

@@ -244,21 +244,11 @@ def test_an_idempotent_replay_keeps_the_referral_answer(client, org):
 
 @pytest.fixture(params=["memory", "redis"])
 def limited_app(request, make_app, clean_database):
-    """An app allowing 3 failed look-ups per client, counting in memory or in Redis."""
-    redis_url = ""
-    if request.param == "redis":
-        import redis
-
-        redis_url = "redis://127.0.0.1:6379/0"
-        try:
-            redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
-        except redis.RedisError as error:
-            pytest.skip(f"Redis not reachable at {redis_url}: {error}")
-    # A fresh Redis key prefix per app: its counters (and their daily key) start empty.
-    import secrets
-
-    return make_app(REFERRAL_GUESS_LIMIT=3, REFERRAL_GUESS_WINDOW_SECONDS=600, REDIS_URL=redis_url,
-                    REDIS_PREFIX=f"test-{secrets.token_hex(6)}:")
+    """An app allowing 3 failed look-ups per client, counting in memory or in Redis (under
+    a key prefix of its own: its counters, and their daily key, start empty)."""
+    space = request.getfixturevalue("redis_space") if request.param == "redis" else None
+    return make_app(REFERRAL_GUESS_LIMIT=3, REFERRAL_GUESS_WINDOW_SECONDS=600,
+                    REDIS_URL=space.url if space else "", REDIS_PREFIX=space.prefix if space else "test:")
 
 
 def test_guessing_codes_is_rate_limited_per_client(limited_app):

@@ -3,7 +3,6 @@ Redis (the same rules for both), keyed under a rotating key that is never the pe
 from __future__ import annotations
 
 import logging
-import secrets
 
 import pytest
 
@@ -33,22 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def redis_client():
-    import redis
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"Redis not reachable at 127.0.0.1:6379: {error}")
-    prefix = f"test-{secrets.token_hex(6)}:"
-    yield client, prefix
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 def memory_limit(clock: Clock, rule: Limit = LIMIT) -> RateLimit:
@@ -161,8 +144,8 @@ def test_network_locks_lock_only_that_network_and_double():
     assert [locks.record_failure(7, "ip:a") for _ in range(5)][-1] == 60
 
 
-def test_redis_limit_shared_between_workers(redis_client):
-    client, prefix = redis_client
+def test_redis_limit_shared_between_workers(redis_space):
+    client, prefix = redis_space.client, redis_space.prefix
     store, clock = RedisStore(client), Clock()
     worker_a = RateLimit("test", LIMIT, store, KeyRing(client, prefix, clock), prefix)
     worker_b = RateLimit("test", LIMIT, store, KeyRing(client, prefix, clock), prefix)
@@ -178,8 +161,8 @@ def test_redis_limit_shared_between_workers(redis_client):
     assert 0 < client.ttl(ring_key) <= 2 * DAY
 
 
-def test_redis_network_locks(redis_client):
-    client, prefix = redis_client
+def test_redis_network_locks(redis_space):
+    client, prefix = redis_space.client, redis_space.prefix
     locks = NetworkLocks(RedisStore(client), KeyRing(client, prefix), max_failures=2,
                          lock_seconds=lambda n: 60 * n, remember_seconds=600, prefix=prefix)
     assert locks.record_failure(1, "ip:a") == 0

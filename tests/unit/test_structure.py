@@ -84,3 +84,15 @@ def test_the_kit_does_not_import_the_server():
              "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_test_module_imports_another():
+    """Shared fixtures live in conftest.py, helpers in factories or browser_support."""
+    tests = PACKAGE.parent / "tests"
+    offenders = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.rpartition(".")[2].startswith("test_"):
+                offenders.append(f"{path.relative_to(tests)}:{node.lineno} imports {node.module}")
+    assert offenders == []
