@@ -33,9 +33,14 @@ def credentials(app, clean_database):
                          "Ocp-Apim-Subscription-Key": keys.subscription_key}}
 
 
-def headers_for(path: str, credentials) -> dict:
+def headers_for(case, credentials) -> dict:
+    """Valid credentials for the case's operation. StopNCII's two keys are documented as
+    required headers: a negative case that leaves one out (to see it refused) is sent
+    without it, not given it back."""
+    path = case.path
     if path.startswith("/stopncii"):
-        return credentials["stopncii"]
+        generated = case.headers or {}
+        return {name: value for name, value in credentials["stopncii"].items() if name in generated}
     if path.startswith("/v1/referrals"):
         return credentials["organisation"]
     if path.startswith(("/v1/feed", "/v1/signals", "/v1/log")):
@@ -127,7 +132,7 @@ def test_every_operation_holds_to_its_schema(app, credentials, mode):
                   suppress_health_check=list(HealthCheck))
         def run(case):
             counted.append(1)
-            case.call_and_validate(headers=headers_for(case.path, credentials))
+            case.call_and_validate(headers=headers_for(case, credentials))
 
         try:
             run()
