@@ -34,18 +34,20 @@ def credentials(app, clean_database):
 
 
 def headers_for(case, credentials) -> dict:
-    """Valid credentials for the case's operation. StopNCII's two keys are documented as
-    required headers: a negative case that leaves one out (to see it refused) is sent
-    without it, not given it back."""
+    """Valid credentials for the case's operation, in place of the generated ones. A
+    negative case that leaves a required credential header out (to see it refused) is
+    sent without it, not given it back."""
     path = case.path
     if path.startswith("/stopncii"):
-        generated = case.headers or {}
-        return {name: value for name, value in credentials["stopncii"].items() if name in generated}
-    if path.startswith("/v1/referrals"):
-        return credentials["organisation"]
-    if path.startswith(("/v1/feed", "/v1/signals", "/v1/log")):
-        return credentials["partner"]
-    return {}
+        wanted = credentials["stopncii"]
+    elif path.startswith("/v1/referrals"):
+        wanted = credentials["organisation"]
+    elif path.startswith(("/v1/feed", "/v1/signals", "/v1/log")):
+        wanted = credentials["partner"]
+    else:
+        return {}
+    generated = case.headers or {}
+    return {name: value for name, value in wanted.items() if name in generated}
 
 
 def semantic(case):
