@@ -17,3 +17,24 @@ MIN_PDQ_QUALITY = 50
 PDQ_MATCH_DISTANCE = 31
 # Two pHashes match within this many bits of 64: the same fraction (about 12%) as PDQ's.
 PHASH_MATCH_DISTANCE = 8
+
+# PDQ sets a bit where its DCT coefficient exceeds the median of all 256, so a hash made
+# from a real picture has at most 128 ones, and fewer only where coefficients tie (flat
+# pictures). docs/list-hygiene.md records the distribution these bounds come from.
+PDQ_MIN_ONES = 96
+PDQ_MAX_ONES = 128
+
+
+def pdq_degenerate(value: str) -> str | None:
+    """Why a 64-hex-digit PDQ value cannot come from a real picture, or None if it can.
+
+    The sender's claimed quality is not evidence: this looks at the bits alone.
+    """
+    ones = int(value, 16).bit_count()
+    if ones == 0:
+        return "all zeros"
+    if ones == 256:
+        return "all ones"
+    if not PDQ_MIN_ONES <= ones <= PDQ_MAX_ONES:
+        return f"{ones} of 256 bits set; a picture's PDQ sets {PDQ_MIN_ONES} to {PDQ_MAX_ONES}"
+    return None
