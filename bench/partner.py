@@ -44,7 +44,7 @@ from partners.index import PDQIndex
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_DISTANCE = 31
-SECTIONS = ("index", "hashing", "sync")
+SECTIONS = ("index", "hashing", "sync", "latency")
 
 
 def default_corpus() -> Path:
@@ -246,6 +246,199 @@ def bench_sync(count: int) -> None:
             print(f"RESULT sync ratio {many} processes / 1 process: x{rates[many] / rates[1]:.2f}")
 
 
+# ---- 4. latency under a sync -------------------------------------------------------
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def new_record_ids(rng: np.random.Generator, count: int) -> list[str]:
+    """Ids in the federation's format ("r_" + 16 random bytes, base64url)."""
+    import base64
+
+    raw = rng.integers(0, 256, size=(count, 16), dtype=np.uint8).tobytes()
+    return ["r_" + base64.urlsafe_b64encode(raw[i:i + 16]).rstrip(b"=").decode() for i in range(0, 16 * count, 16)]
+
+
+def latency_queries(stored: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A shuffled mix: half near-duplicates of stored hashes at distance 0..31 (uniform),
+    half random (non-matches); and the source row of each near-duplicate (-1 otherwise)."""
+    near = count // 2
+    sources = rng.integers(0, len(stored), near)
+    queries = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
+    queries[:near] = stored[sources]
+    flips = rng.integers(0, MAX_DISTANCE + 1, near)
+    ranks = np.argsort(rng.random((near, 256)), axis=1)
+    for i in range(near):
+        bits = ranks[i, :flips[i]]
+        masks = np.zeros(4, dtype=np.uint64)
+        np.bitwise_or.at(masks, bits // 64, np.uint64(1) << (bits % 64).astype(np.uint64))
+        queries[i] ^= masks
+    source = np.concatenate([sources, np.full(count - near, -1)])
+    order = rng.permutation(count)
+    return queries[order], source[order]
+
+
+class SyncLoad:
+    """A thread applying adds and deletes at `rate` entries/s (half each), in ticks of
+    50 ms, as a partner's sync applies pages; counts what it applied."""
+
+    def __init__(self, add: Callable[[np.ndarray, list[str]], None], delete: Callable[[list[int]], None],
+                 stored_count: int, rate: int, seed: int) -> None:
+        import threading
+
+        self.add, self.delete, self.rate = add, delete, rate
+        self.rng = np.random.default_rng(seed)
+        self.victims = iter(self.rng.permutation(stored_count).tolist())
+        self.applied = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        per_tick = max(1, self.rate // 40)  # 20 ticks/s, half adds, half deletes
+        next_tick = time.perf_counter()
+        while not self.stop.is_set():
+            words = self.rng.integers(0, 2**64, size=(per_tick, 4), dtype=np.uint64)
+            self.add(words, new_record_ids(self.rng, per_tick))
+            self.delete([next(self.victims) for _ in range(per_tick)])
+            self.applied += 2 * per_tick
+            next_tick += 0.05
+            self.stop.wait(max(0.0, next_tick - time.perf_counter()))
+
+    def __enter__(self) -> SyncLoad:
+        self.started = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.rate_seen = self.applied / (time.perf_counter() - self.started)
+
+
+def percentiles(latencies: list[float]) -> str:
+    ms = np.array(latencies) * 1e3
+    return (f"p50 {np.percentile(ms, 50):.2f} ms  p99 {np.percentile(ms, 99):.2f} ms  "
+            f"max {ms.max():.2f} ms  (n={len(ms):,})")
+
+
+def bench_latency(count: int, query_count: int, seed: int, rate: int, faiss_queries: int) -> None:
+    """MatchIndex single-query latency while a sync applies `rate` entries/s; memory per
+    hash as process growth; FAISS IndexBinaryFlat (with an id map, under a lock: it is
+    not safe to search while adding or removing) on the same queries and the same load."""
+    import gc
+    import threading
+
+    from partners.hashing import PhotoHashes
+    from partners.index import words_to_hex
+    from partners.matching import MatchIndex
+
+    rng = np.random.default_rng(seed)
+    print(f"\n== latency: {count:,} random PDQ hashes, {query_count:,} single queries, "
+          f"a sync applying {rate:,} entries/s (half adds, half deletes) ==")
+    stored = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
+    queries, sources = latency_queries(stored, query_count, rng)
+    query_hex = words_to_hex(queries)
+    gc.collect()
+    before = rss_bytes()
+    index = MatchIndex()
+    step = 1_000_000
+    ids_rng = np.random.default_rng(seed + 1)
+    started = time.perf_counter()
+    with index.pdq.builds_held():
+        for first in range(0, count, step):
+            part = stored[first:first + step]
+            index.add_many("pdq", new_record_ids(ids_rng, len(part)), words_to_hex(part))
+    loaded = time.perf_counter() - started
+    index.pdq.wait()
+    built = time.perf_counter() - started
+    gc.collect()
+    grown = rss_bytes() - before
+    print(f"RESULT memory N={count:,}: MatchIndex grew the process by {grown / count:.1f} bytes per hash "
+          f"(record ids included); arrays held {(index.pdq.nbytes + index._row_records['pdq'].nbytes) / count:.1f}; "
+          f"loaded in {loaded:.1f} s, indexed in {built:.1f} s")
+
+    records = index._row_records["pdq"]
+    lock = threading.Lock()  # one writer: MatchIndex's own lock does the rest
+
+    def add(words: np.ndarray, ids: list[str]) -> None:
+        index.add_many("pdq", ids, words_to_hex(words))
+
+    def delete(rows: list[int]) -> None:
+        with lock:
+            index.remove_many(records.ids_of(rows))
+
+    def photo(hex_value: str) -> PhotoHashes:
+        return PhotoHashes(hex_value, 100, "0" * 16)
+
+    uploads = [photo(h) for h in query_hex]
+    for upload in uploads[:200]:  # warm-up
+        index.match_photo(upload)
+    builds_before = dict(index.pdq.builds)
+    latencies = []
+    missed = 0
+    with SyncLoad(add, delete, count, rate, seed + 2) as load:
+        index.pdq.rebuild_in_background()  # at least one full rebuild during the measurement
+        for upload, source in zip(uploads, sources.tolist(), strict=True):
+            start = time.perf_counter()
+            found = index.match_photo(upload)
+            latencies.append(time.perf_counter() - start)
+            if source >= 0 and not found:
+                missed += 1  # its source may have been deleted by the sync meanwhile: counted, not failed
+    builds = {k: index.pdq.builds[k] - builds_before[k] for k in builds_before}
+    print(f"RESULT latency N={count:,} ours single: {percentiles(latencies)}; sync ran at "
+          f"{load.rate_seen:,.0f} entries/s; builds during it: {builds['full']} full, {builds['delta']} delta; "
+          f"near-duplicates not found: {missed} (their source deleted by the sync)")
+    start = time.perf_counter()
+    for first in range(0, len(uploads), 1000):
+        index.match_photos(uploads[first:first + 1000])
+    ours_batched = len(uploads) / (time.perf_counter() - start)
+    print(f"RESULT batched N={count:,} ours: {ours_batched:,.0f} queries/s (batches of 1000, no sync running)")
+    index = records = None
+    gc.collect()
+
+    try:
+        import faiss
+    except ImportError:
+        print("faiss-cpu is not installed: no FAISS baseline")
+        return
+    faiss.omp_set_num_threads(1)
+    flat = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(256))
+    flat.add_with_ids(stored.view(np.uint8).reshape(count, 32), np.arange(count, dtype=np.int64))
+    next_id = [count]
+    query_bytes = np.ascontiguousarray(queries).view(np.uint8).reshape(-1, 32)
+
+    def faiss_add(words: np.ndarray, _ids: list[str]) -> None:
+        with lock:
+            flat.add_with_ids(np.ascontiguousarray(words).view(np.uint8).reshape(-1, 32),
+                              np.arange(next_id[0], next_id[0] + len(words), dtype=np.int64))
+            next_id[0] += len(words)
+
+    def faiss_delete(rows: list[int]) -> None:
+        with lock:
+            flat.remove_ids(np.array(rows, dtype=np.int64))
+
+    latencies = []
+    chosen = query_bytes[:faiss_queries]
+    with SyncLoad(faiss_add, faiss_delete, count, rate, seed + 2) as load:
+        for query in chosen:
+            start = time.perf_counter()
+            with lock:
+                flat.range_search(query[None], MAX_DISTANCE + 1)
+            latencies.append(time.perf_counter() - start)
+    print(f"RESULT latency N={count:,} faiss IndexBinaryFlat single: {percentiles(latencies)}; "
+          f"the first {len(chosen):,} of the same queries; sync ran at {load.rate_seen:,.0f} entries/s")
+    batch = chosen[:max(1, min(len(chosen), 1000))]
+    start = time.perf_counter()
+    flat.range_search(batch, MAX_DISTANCE + 1)
+    faiss_batched = len(batch) / (time.perf_counter() - start)
+    print(f"RESULT batched N={count:,} faiss: {faiss_batched:,.0f} queries/s; ours / faiss x{ours_batched / faiss_batched:.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
@@ -255,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=default_corpus())
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sync-entries", type=int, default=1_000_000)
+    parser.add_argument("--latency-queries", type=int, default=10_000)
+    parser.add_argument("--faiss-queries", type=int, default=10_000,
+                        help="single queries for FAISS in the latency section (the first of the same list)")
+    parser.add_argument("--sync-rate", type=int, default=1_000, help="entries/s applied during the latency run")
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     if "index" in args.only:
@@ -264,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         bench_hashing(args.corpus, args.repeat)
     if "sync" in args.only:
         bench_sync(args.sync_entries)
+    if "latency" in args.only:
+        for count in args.sizes:
+            bench_latency(count, args.latency_queries, args.seed, args.sync_rate, args.faiss_queries)
     return 0
 
 

@@ -29,26 +29,31 @@ hashes     bits   bytes per hash: 32 hash + 44 postings + 44 * 2**bits / N bucke
 Searching is vectorised over a batch of queries, so Python's per-call overhead is
 paid once per batch rather than once per probe.
 
-Adds and deletes
-----------------
+Adds and deletes, without stalling a search
+-------------------------------------------
 A rebuild sorts every chunk (1.5-6 s per chunk per 10 M hashes), far too slow to
-do per change, so changes go to a small second index and a tombstone bitmap:
+do per change, and far too slow to do inside a search, so:
 
-* ``add`` appends rows. The newest (up to ``tail_rows``) are scanned by brute force;
-  past that, a *delta* index over all rows added since the last full rebuild is
-  rebuilt (lazily, at the next search; it is small, so this is cheap);
+* ``add`` appends rows. The newest (up to ``tail_rows``, more while a large delta
+  exists) are scanned by brute force; past that, a *delta* index over all rows added
+  since the last full rebuild is rebuilt (it is small, so this is cheap);
 * ``remove`` clears the row's bit in ``alive``; every result is filtered by it, so a
-  withdrawn hash stops matching at once;
+  withdrawn hash stops matching in the very next search;
 * when the rows added, or those removed, since the last full rebuild pass
-  ``merge_fraction`` of the main index (and ``min_merge``), the next search rebuilds
-  the main index over the live rows: removed rows then stop costing probe time.
+  ``merge_fraction`` of the main index (and ``min_merge``), the main index is rebuilt
+  over the live rows: removed rows then stop costing probe time.
 
-The trade-off: a withdrawal is exact and immediate, but until the next full rebuild
-a removed row still costs its 32 bytes and a little probe time, and the delta index
-(up to ``merge_fraction`` = 5% of the main one) is rebuilt every ``tail_rows`` adds
-(about 1 s at 500 k rows). A full rebuild at 10 M hashes takes 20-70 s on a two-core
-machine and runs inside the search that triggers it; a service that cannot stall
-should call :meth:`PDQIndex.rebuild` itself when idle (or on a copy, then swap).
+Both rebuilds run in a background thread (``background=True``, the default) over a
+snapshot of the rows, and the finished tables are swapped in with one assignment: a
+search reads the current tables, the row count and the arrays once, and never waits
+for a build, and a change is visible to the next search whatever is being built.
+While a full rebuild runs (20-70 s at 10 M on two cores) the thread keeps the delta
+fresh between chunks, so the brute-force tail stays short. With ``background=False``
+the same work runs inside ``add`` and ``remove`` instead (tests, batch jobs).
+Builds hold the GIL only briefly (large numpy operations release it), so searches in
+other threads keep running; the cost is memory: during a full rebuild the old and new
+tables coexist (about 80 bytes per hash more, for its duration).
+
 Row ids are stable for the index's life (removed rows are never reused), so callers
 can key their own records by them.
 
@@ -60,7 +65,11 @@ set-up is needed. MD5 and SHA-256 match exactly: a dict (see partners.matching).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -110,31 +119,33 @@ def chunk_radii(chunks: int, max_distance: int) -> list[int]:
     return [base + 1 if i < extra else base for i in range(chunks)]
 
 
-def choose_chunk_bits(count: int, chunks: int, max_bits: int | None = None) -> int:
+def choose_chunk_bits(count: int, chunks: int, max_bits: int | None = None, reserved_bytes: int = 0) -> int:
     """Widest chunk whose offsets fit the memory budget for ``count`` hashes.
 
-    Budget per hash: 128 bytes minus the hash (32), the postings (4 per chunk) and the
-    tombstone (1); the offsets cost ``4 * chunks * 2**bits / count``.
+    Budget per hash: 128 bytes minus the hash (32), the postings (4 per chunk), the
+    tombstone (1) and ``reserved_bytes`` the caller keeps per hash (MatchIndex: 20 for
+    its record ids); the offsets cost ``4 * chunks * 2**bits / count``.
     """
     max_bits = max_bits or PDQ_BITS // chunks
-    budget = (MAX_BYTES_PER_HASH - 32 - 4 * chunks - 1) * max(count, 1)
+    budget = (MAX_BYTES_PER_HASH - 32 - 4 * chunks - 1 - reserved_bytes) * max(count, 1)
     bits = 1
     while bits < max_bits and 4 * chunks * 2 ** (bits + 1) <= budget:
         bits += 1
     return max(bits, 4)
 
 
-def _chunk_column(words: np.ndarray, chunk: int, bits: int) -> np.ndarray:
-    """Bits ``[chunk * bits, (chunk + 1) * bits)`` of each row as uint32.
+def _chunk_column(words: np.ndarray, chunk: int, bits: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """Bits ``[chunk * bits, (chunk + 1) * bits)`` of each row (or of ``rows``) as uint32.
 
     Bit p is bit ``p % 64`` (least significant first) of word ``p // 64``.
     """
     start = chunk * bits
     word, offset = divmod(start, 64)
-    value = words[:, word] >> np.uint64(offset)
+    value = (words[:, word] if rows is None else words[rows, word]) >> np.uint64(offset)
     if offset + bits > 64:
-        value = value | (words[:, word + 1] << np.uint64(64 - offset))
-    return (value & np.uint64((1 << bits) - 1)).astype(np.uint32)
+        value |= (words[:, word + 1] if rows is None else words[rows, word + 1]) << np.uint64(64 - offset)
+    value &= np.uint64((1 << bits) - 1)
+    return value.astype(np.uint32)
 
 
 def _flip_masks(bits: int, radius: int) -> np.ndarray:
@@ -144,13 +155,17 @@ def _flip_masks(bits: int, radius: int) -> np.ndarray:
     return np.array(masks, dtype=np.uint32)
 
 
+_SLICE = 1 << 20  # rows per numpy call in a build that would otherwise hold the GIL long
+
+
 class _ChunkTables:
     """Immutable multi-index over a fixed set of rows of a word array."""
 
-    def __init__(self, words: np.ndarray, rows: np.ndarray, chunks: int,
-                 max_distance: int, bits: int | None = None) -> None:
+    def __init__(self, words: np.ndarray, rows: np.ndarray, chunks: int, max_distance: int,
+                 bits: int | None = None, reserved_bytes: int = 0,
+                 between_chunks: Callable[[], None] | None = None) -> None:
         count = len(rows)
-        self.bits = bits or choose_chunk_bits(count, chunks)
+        self.bits = bits or choose_chunk_bits(count, chunks, reserved_bytes=reserved_bytes)
         if self.bits * chunks > PDQ_BITS:
             raise ValueError(f"{chunks} chunks of {self.bits} bits exceed {PDQ_BITS} bits")
         if chunks * count >= 2 ** 32 or count >= 2 ** (32 - _COUNT_BITS):
@@ -164,20 +179,26 @@ class _ChunkTables:
         # then costs one random memory access instead of two (start and next start);
         # the rare bucket at the cap reads the next entry's start for its true size.
         self.buckets = np.empty(chunks * table, dtype=np.uint32)
-        subset = words[rows]
         for chunk in range(chunks):
-            values = _chunk_column(subset, chunk, self.bits)
+            # Gathered per word from the full array: no (count, 4) copy of the hashes.
+            values = _chunk_column(words, chunk, self.bits, rows)
             # Stable: rows stay ascending within a bucket, so gathers walk memory forward.
             order = np.argsort(values, kind="stable")
             self.postings[chunk * count:(chunk + 1) * count] = rows[order]
-            sizes = np.bincount(values, minlength=1 << self.bits)
+            del order
+            # bincount holds the GIL for its whole run: in slices, so that searches in
+            # other threads wait milliseconds at most while a large index is built.
+            sizes = np.zeros(1 << self.bits, dtype=np.int64)
+            for first in range(0, count, _SLICE):
+                sizes += np.bincount(values[first:first + _SLICE], minlength=1 << self.bits)
             starts = np.zeros(table, dtype=np.uint32)
-            np.cumsum(sizes, out=starts[1:])
+            _cumsum_in_slices(sizes, starts[1:])
             packed = starts << np.uint32(_COUNT_BITS)
             packed[:-1] |= np.minimum(sizes, _COUNT_ESCAPE).astype(np.uint32)
             self.buckets[chunk * table:(chunk + 1) * table] = packed
-            del values, order, sizes, starts, packed
-        del subset
+            del values, sizes, starts, packed
+            if between_chunks is not None:
+                between_chunks()
         radii = chunk_radii(chunks, max_distance)
         masks = [_flip_masks(self.bits, r) if r >= 0 else np.zeros(0, np.uint32) for r in radii]
         self.probe_chunk = np.concatenate(
@@ -201,7 +222,7 @@ class _ChunkTables:
         probes = np.take(values, self.probe_chunk, axis=1)
         probes ^= self.probe_mask
         probes = probes.astype(np.int64).ravel()
-        probes += np.tile(self.probe_base, queries)
+        probes += np.tile(self.probe_base, queries) if queries > 1 else self.probe_base
         packed = np.take(self.buckets, probes)
         counts = (packed & np.uint32(_COUNT_ESCAPE)).astype(np.int64)
         starts = (packed >> np.uint32(_COUNT_BITS)).astype(np.int64)
@@ -209,7 +230,7 @@ class _ChunkTables:
         if escaped.size:
             following = np.take(self.buckets, probes[escaped] + 1) >> np.uint32(_COUNT_BITS)
             counts[escaped] = following.astype(np.int64) - starts[escaped]
-        starts += np.tile(self.probe_posting_base, queries)
+        starts += np.tile(self.probe_posting_base, queries) if queries > 1 else self.probe_posting_base
         ends = np.cumsum(counts)
         per_query = np.diff(ends.reshape(queries, -1)[:, -1], prepend=0)
         total = int(ends[-1]) if len(ends) else 0
@@ -224,6 +245,10 @@ class _TombstonedRows:
 
     Rows keep their number for life; removing one clears its bit (a tombstone), so a
     withdrawn hash stops matching at once without moving any other row.
+
+    One writer at a time (callers serialise ``_append`` and ``_tombstone``); readers
+    need no lock: a reader takes ``_size`` first, then the arrays, and a writer
+    publishes grown arrays before the size that needs them.
     """
 
     def __init__(self, empty: np.ndarray) -> None:
@@ -234,15 +259,23 @@ class _TombstonedRows:
     def __len__(self) -> int:
         return int(np.count_nonzero(self._alive[:self._size]))
 
+    def is_alive(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Whether each row still matches (False for a removed row)."""
+        return self._alive[np.asarray(rows, dtype=np.int64)]
+
     def _append(self, values: np.ndarray) -> np.ndarray:
         """Store values (one per row) and return their row ids."""
         start, end = self._size, self._size + len(values)
         if end > len(self._data):
-            capacity = max(end, len(self._data) + len(self._data) // 4, 1024)
-            self._data = _grown(self._data, capacity)
-            self._alive = _grown(self._alive, capacity)
-        self._data[start:end] = values
-        self._alive[start:end] = True
+            # Grow by 1/16, not more: spare capacity counts against the bytes per hash.
+            capacity = max(end, len(self._data) + len(self._data) // 16, 1024)
+            data, alive = _grown(self._data, capacity), _grown(self._alive, capacity)
+            data[start:end] = values
+            alive[start:end] = True
+            self._data, self._alive = data, alive
+        else:
+            self._data[start:end] = values
+            self._alive[start:end] = True
         self._size = end
         return np.arange(start, end, dtype=np.int64)
 
@@ -251,21 +284,35 @@ class _TombstonedRows:
         rows = np.asarray(rows, dtype=np.int64).ravel()
         if rows.size and (rows.min() < 0 or rows.max() >= self._size):
             raise IndexError("row id out of range")
-        live = np.unique(rows[self._alive[rows]])
-        self._alive[live] = False
+        alive = self._alive
+        live = np.unique(rows[alive[rows]])
+        alive[live] = False
         return len(live)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """What a search reads: rows [0, main_end) through ``main`` (some may be newer than
+    it: a full rebuild ran meanwhile), [main_end, delta_end) through ``delta``, and the
+    rest by brute force. Replaced whole, never changed."""
+
+    main: _ChunkTables | None = None
+    main_end: int = 0
+    delta: _ChunkTables | None = None
+    delta_end: int = 0
 
 
 class PDQIndex(_TombstonedRows):
     """All stored PDQ hashes within ``max_distance`` bits of a query, exactly.
 
-    Rows are numbered from 0 in the order added and keep their number. Not
-    thread-safe: a search may rebuild internal tables.
+    Rows are numbered from 0 in the order added and keep their number. Searches may
+    run in any number of threads alongside one writer (``add``, ``remove``); they never
+    build tables (see the module docstring).
     """
 
     def __init__(self, max_distance: int = PDQ_MAX_DISTANCE, chunks: int = 11,
                  merge_fraction: float = 0.05, min_merge: int = 100_000,
-                 tail_rows: int = 1024) -> None:
+                 tail_rows: int = 1024, background: bool = True, reserved_bytes: int = 0) -> None:
         if not 0 <= max_distance < PDQ_BITS:
             raise ValueError("max_distance must be in 0..255")
         self.max_distance = max_distance
@@ -273,14 +320,19 @@ class PDQIndex(_TombstonedRows):
         self.merge_fraction = merge_fraction
         self.min_merge = min_merge
         self.tail_rows = tail_rows  # newest rows scanned by brute force, not yet in a table
+        self.background = background
+        self.reserved_bytes = reserved_bytes
         super().__init__(np.zeros((0, _WORDS), dtype=np.uint64))
-        # Rows [0, _main_end) are in _main, [_main_end, _delta_end) in _delta, and the
-        # newest, [_delta_end, _size), are scanned by brute force.
-        self._main: _ChunkTables | None = None
-        self._main_end = 0
-        self._delta: _ChunkTables | None = None
-        self._delta_end = 0
+        _keep_large_arrays_out_of_the_heap()
+        self._tables = _Tables()
         self._removed_since_rebuild = 0
+        self._lock = threading.Lock()  # guards the counters and the builder's hand-over
+        self._build_lock = threading.Lock()  # one build at a time
+        self._builder: threading.Thread | None = None
+        self.build_error: BaseException | None = None  # the last background build's failure
+        self._rebuild_asked = False
+        self._holds = 0
+        self.builds = {"full": 0, "delta": 0}  # tables built so far (for benchmarks, monitoring)
 
     @classmethod
     def from_words(cls, words: np.ndarray, **options) -> PDQIndex:
@@ -295,42 +347,169 @@ class PDQIndex(_TombstonedRows):
     @property
     def nbytes(self) -> int:
         """Bytes held: hashes, tombstones, and both indexes' postings and buckets."""
-        tables = sum(t.nbytes for t in (self._main, self._delta) if t is not None)
-        return self._data.nbytes + self._alive.nbytes + tables
+        tables = self._tables
+        return self._data.nbytes + self._alive.nbytes + sum(
+            t.nbytes for t in (tables.main, tables.delta) if t is not None)
+
+    @property
+    def main_count(self) -> int:
+        """Rows in the main tables (live when they were built)."""
+        return self._tables.main.count if self._tables.main else 0
+
+    @property
+    def delta_count(self) -> int:
+        return self._tables.delta.count if self._tables.delta else 0
 
     def add(self, words: np.ndarray) -> np.ndarray:
-        """Append (n, 4) uint64 hashes (see :func:`pdq_words`); returns their row ids."""
-        return self._append(np.asarray(words, dtype=np.uint64).reshape(-1, _WORDS))
+        """Append (n, 4) uint64 hashes (see :func:`pdq_words`); returns their row ids.
+
+        They match from the next search on."""
+        with self._lock:
+            rows = self._append(np.asarray(words, dtype=np.uint64).reshape(-1, _WORDS))
+        self._maintain()
+        return rows
 
     def remove(self, rows: Sequence[int] | np.ndarray) -> int:
-        """Stop matching these rows at once; returns how many were live."""
-        removed = self._tombstone(rows)
-        self._removed_since_rebuild += removed
+        """Stop matching these rows from the next search on; returns how many were live."""
+        with self._lock:
+            removed = self._tombstone(rows)
+            self._removed_since_rebuild += removed
+        self._maintain()
         return removed
 
     def words(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         return self._data[np.asarray(rows, dtype=np.int64)]
 
-    def rebuild(self) -> None:
-        """Index every live row in the main tables (drops removed rows from them)."""
-        self._main = self._delta = None  # free the old tables before building new ones
-        live = np.flatnonzero(self._alive[:self._size]).astype(np.uint32)
-        self._main = _ChunkTables(self._data, live, self.chunks, self.max_distance)
-        self._main_end = self._delta_end = self._size
-        self._removed_since_rebuild = 0
+    # --- building ----------------------------------------------------------------------
 
-    def _refresh(self) -> None:
-        """Fold pending changes into the tables when they have grown past their bounds."""
-        threshold = max(self.min_merge, self.merge_fraction * (self._main.count if self._main else 0))
-        pending = self._size - self._main_end
-        if self._main is None or pending > threshold or self._removed_since_rebuild > threshold:
-            self.rebuild()
-        elif self._size - self._delta_end > self.tail_rows:
-            self._delta = None
-            rows = np.arange(self._main_end, self._size, dtype=np.uint32)
-            rows = rows[self._alive[rows]]
-            self._delta = _ChunkTables(self._data, rows, self.chunks, self.max_distance)
-            self._delta_end = self._size
+    def rebuild(self) -> None:
+        """Index every live row in the main tables now, in this thread (drops removed
+        rows from them). Searches in other threads go on meanwhile."""
+        with self._build_lock:
+            self._full_rebuild(between_chunks=None)
+
+    @contextmanager
+    def builds_held(self) -> Iterator[None]:
+        """Postpone building while loading many batches, then build once (in the
+        background if so configured). Searches meanwhile scan the new rows by brute force."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+            self._maintain()
+
+    def rebuild_in_background(self) -> None:
+        """Start a full rebuild now (say, when idle) in the background; searches go on."""
+        with self._lock:
+            self._rebuild_asked = True
+        self._maintain()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for background building to finish; True if none is running."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout)
+        return self._builder is None or not self._builder.is_alive()
+
+    def _work(self) -> str | None:
+        """What the tables need now: "rebuild", "delta" or None. Caller holds _lock."""
+        tables = self._tables
+        threshold = max(self.min_merge, self.merge_fraction * self.main_count)
+        if self._holds:
+            return None
+        if self._rebuild_asked:
+            return "rebuild"
+        if self._size - tables.main_end > threshold or self._removed_since_rebuild > threshold:
+            return "rebuild"
+        if self._size - tables.delta_end > self._tail_limit(tables):
+            return "delta"
+        return None
+
+    def _tail_limit(self, tables: _Tables) -> int:
+        # A large delta is rebuilt less often: a longer tail costs microseconds per search,
+        # rebuilding a 500 k-row delta every thousand adds would cost a core.
+        delta = tables.delta.count if tables.delta else 0
+        return max(self.tail_rows, min(16 * self.tail_rows, delta // 8))
+
+    def _maintain(self) -> None:
+        if not self.background:
+            with self._build_lock:
+                self._run_work()
+            return
+        with self._lock:
+            if self._builder is not None or self._work() is None:
+                return
+            self._builder = threading.Thread(target=self._build_in_background, name="pdq-index-build",
+                                             daemon=True)
+            self._builder.start()
+
+    def _build_in_background(self) -> None:
+        _lower_this_threads_priority()
+        try:
+            with self._build_lock:
+                self._run_work()
+        except BaseException as error:  # noqa: BLE001 - kept for the owner; searches go on with the old tables
+            self.build_error = error
+        finally:
+            with self._lock:
+                self._builder = None
+                again = self._work() is not None and self.build_error is None
+            if again:  # work that arrived after the last check
+                self._maintain()
+
+    def _run_work(self) -> None:
+        """Do what the tables need until nothing is left. Caller holds _build_lock."""
+        while True:
+            with self._lock:
+                work = self._work()
+            if work is None:
+                return
+            if work == "rebuild":
+                self._full_rebuild(between_chunks=self._refresh_delta if self.background else None)
+            else:
+                self._refresh_delta()
+
+    def _full_rebuild(self, between_chunks: Callable[[], None] | None) -> None:
+        with self._lock:
+            size, data = self._size, self._data
+            removed_before = self._removed_since_rebuild
+            self._rebuild_asked = False
+            live = np.flatnonzero(self._alive[:size]).astype(np.uint32)
+        main = _ChunkTables(data, live, self.chunks, self.max_distance,
+                            reserved_bytes=self.reserved_bytes, between_chunks=between_chunks)
+        del live
+        # Rows added while it was built get a delta of their own before the swap, so that
+        # the first searches on the new tables do not brute-force a long tail.
+        end = self._size
+        delta = self._delta_over(size, end) if end - size > self.tail_rows else None
+        with self._lock:
+            self._tables = _Tables(main, size, delta, end if delta is not None else size)
+            self._removed_since_rebuild -= removed_before
+            self.builds["full"] += 1
+
+    def _refresh_delta(self) -> None:
+        """Rebuild the delta over every row since the main tables, if the tail is long."""
+        tables = self._tables
+        end = self._size
+        if end - tables.delta_end <= self._tail_limit(tables):
+            return
+        delta = self._delta_over(tables.main_end, end)
+        with self._lock:
+            if self._tables is tables:  # not replaced by a full rebuild meanwhile
+                self._tables = _Tables(tables.main, tables.main_end, delta, end)
+                self.builds["delta"] += 1
+
+    def _delta_over(self, start: int, end: int) -> _ChunkTables | None:
+        data = self._data
+        rows = (start + np.flatnonzero(self._alive[start:end])).astype(np.uint32)
+        if not len(rows):
+            return None
+        return _ChunkTables(data, rows, self.chunks, self.max_distance, reserved_bytes=self.reserved_bytes)
+
+    # --- searching ---------------------------------------------------------------------
 
     def search(self, query: np.ndarray | str) -> SearchResult:
         """Rows within ``max_distance`` of one hash (hex or (4,) uint64), with distances."""
@@ -345,41 +524,51 @@ class PDQIndex(_TombstonedRows):
         bound temporary memory (about 100 KB per query at 10 M hashes).
         """
         queries = np.ascontiguousarray(queries, dtype=np.uint64).reshape(-1, _WORDS)
-        self._refresh()
+        # One consistent view: tables, then the size, then the arrays (see _TombstonedRows).
+        tables = self._tables
+        size = self._size
+        data, alive = self._data, self._alive
         results: list[SearchResult] = []
         for first in range(0, len(queries), batch):
             block = queries[first:first + batch]
-            query_index, rows, distances = self._matches(block)
+            query_index, rows, distances = self._matches(block, tables, size, data, alive)
+            if len(block) == 1:
+                results.append((rows, distances))
+                continue
             bounds = np.searchsorted(query_index, np.arange(len(block) + 1)).tolist()
             results.extend((rows[bounds[q]:bounds[q + 1]], distances[bounds[q]:bounds[q + 1]])
                            for q in range(len(block)))
         return results
 
-    def _matches(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _matches(self, block: np.ndarray, tables: _Tables, size: int, data: np.ndarray,
+                 alive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query index, row, distance) of every live match, deduplicated, sorted."""
         found_q, found_rows, found_distances = [], [], []
-        for table in (self._main, self._delta):
+        for table in (tables.main, tables.delta):
             if table is None:
                 continue
             rows, per_query = table.candidates(block)
             rows = rows.astype(np.intp)
-            distances = _distances(np.take(self._data, rows, axis=0),
-                                   np.repeat(block, per_query, axis=0))
+            distances = _distances(np.take(data, rows, axis=0),
+                                   np.repeat(block, per_query, axis=0) if len(block) > 1 else block)
             keep = np.flatnonzero(distances <= self.max_distance)
-            keep = keep[self._alive[rows[keep]]]
+            keep = keep[alive[rows[keep]]]
             found_q.append(np.searchsorted(np.cumsum(per_query), keep, side="right"))
             found_rows.append(rows[keep])
             found_distances.append(distances[keep])
-        if self._size > self._delta_end:  # the newest rows: brute force
-            tail = self._data[self._delta_end:self._size]
+        if size > tables.delta_end:  # the newest rows: brute force
+            tail = data[tables.delta_end:size]
             distances = _distances(np.repeat(block, len(tail), axis=0),
                                    np.tile(tail, (len(block), 1)))
             keep = np.flatnonzero(distances <= self.max_distance)
             query_index, offset = np.divmod(keep, len(tail))
-            alive = self._alive[self._delta_end + offset]
-            found_q.append(query_index[alive])
-            found_rows.append(self._delta_end + offset[alive])
-            found_distances.append(distances[keep][alive])
+            live = alive[tables.delta_end + offset]
+            found_q.append(query_index[live])
+            found_rows.append(tables.delta_end + offset[live])
+            found_distances.append(distances[keep][live])
+        if not found_q:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
         # A true match is usually found through several chunks: keep it once.
         pairs = np.concatenate(found_q) * (1 << 40) + np.concatenate(found_rows)
         pairs, first = np.unique(pairs, return_index=True)
@@ -396,6 +585,49 @@ def _distances(stored: np.ndarray, queries: np.ndarray) -> np.ndarray:
     lanes = np.bitwise_count(stored).view(np.uint32).ravel()
     lanes = (lanes & 0x00FF00FF) + ((lanes >> 8) & 0x00FF00FF)
     return ((lanes & 0xFFFF) + (lanes >> 16)).astype(np.int64)
+
+
+def _cumsum_in_slices(values: np.ndarray, out: np.ndarray) -> None:
+    """``np.cumsum(values, out=out)``, in slices: cumsum holds the GIL for its whole run."""
+    carry = 0
+    for first in range(0, len(values), _SLICE):
+        part = out[first:first + _SLICE]
+        np.cumsum(values[first:first + _SLICE], out=part)
+        part += carry
+        carry = int(part[-1]) if len(part) else carry
+
+
+_MMAP_THRESHOLD = 1 << 20
+_malloc_tuned = False
+
+
+def _keep_large_arrays_out_of_the_heap() -> None:
+    """Have glibc map every allocation of 1 MiB or more on its own (once per process).
+
+    By default glibc raises that threshold to 32 MiB after the first large free, so a
+    build's temporaries (4-80 MB each) land in the heap, which fragments and keeps them:
+    the process grew by 208 bytes per hash at 1 M hashes, against 123 with this. The
+    MALLOC_MMAP_THRESHOLD_ environment variable, if set, wins.
+    """
+    global _malloc_tuned
+    if _malloc_tuned or os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its allocator's own policy applies
+        pass
+
+
+def _lower_this_threads_priority() -> None:
+    """Let searches win the CPU over a background build (Linux: nice applies per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not allowed: builds at normal priority
+        pass
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:

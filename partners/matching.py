@@ -16,12 +16,19 @@ Signal types and their rules:
   of the hash, about 12%, as PDQ's 31 of 256).
 * ``md5``, ``sha256``: equal values.
 
-Memory: the PDQ index itself stays under 128 bytes per hash; on top of it this class
-keeps, per record, its id string and a dict entry (roughly 150 bytes in CPython).
+Memory: under 128 bytes per PDQ hash, record ids included. The PDQ index is sized
+for it (``reserved_bytes``), and record ids of pHash and PDQ rows are held in numpy
+arrays (partners.records: 20 bytes per row for the federation's ids). MD5 and SHA-256
+records are few next to photos and stay in dicts.
+
+Threads: one writer at a time (``add``, ``add_many``, ``remove``, ``remove_many`` take
+a lock), and any number of matching threads, which take none: a removal is seen by
+the next match, and no match waits for an index rebuild (partners.index).
 """
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +37,7 @@ import numpy as np
 from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, PHASH_MATCH_DISTANCE
 from partners.hashing import FileHashes, PhotoHashes
 from partners.index import PDQ_MAX_DISTANCE, PDQIndex, PHashIndex, pdq_words, phash_values
+from partners.records import RecordIds
 
 SIGNAL_PATTERNS = {kind: re.compile(rf"[0-9a-f]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
 PHASH_MAX_DISTANCE = PHASH_MATCH_DISTANCE
@@ -47,20 +55,24 @@ class MatchIndex:
 
     def __init__(self, pdq_max_distance: int = PDQ_MAX_DISTANCE,
                  phash_max_distance: int = PHASH_MAX_DISTANCE,
-                 min_pdq_quality: int = MIN_PDQ_QUALITY) -> None:
+                 min_pdq_quality: int = MIN_PDQ_QUALITY, background: bool = True) -> None:
         self.min_pdq_quality = min_pdq_quality
-        self.pdq = PDQIndex(max_distance=pdq_max_distance)
+        # 20 bytes per hash go to its record id (partners.records): the index leaves them.
+        self.pdq = PDQIndex(max_distance=pdq_max_distance, background=background, reserved_bytes=20)
         self.phash = PHashIndex(max_distance=phash_max_distance)
-        self._exact: dict[str, dict[str, set[str]]] = {"md5": {}, "sha256": {}}
-        # record id -> (signal type, row in its index, or the value for exact types)
-        self._records: dict[str, tuple[str, int | str]] = {}
-        self._row_records: dict[str, list[str]] = {"pdq": [], "phash": []}
+        # value -> record ids holding it (a tuple: replaced, never changed, so readers need no lock)
+        self._exact: dict[str, dict[str, tuple[str, ...]]] = {"md5": {}, "sha256": {}}
+        self._exact_records: dict[str, tuple[str, str]] = {}  # record id -> (type, value)
+        self._row_records: dict[str, RecordIds] = {"pdq": RecordIds(), "phash": RecordIds()}
+        self._count = 0
+        self._write = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._records)
+        return self._count
 
     def __contains__(self, record_id: object) -> bool:
-        return record_id in self._records
+        return isinstance(record_id, str) and (
+            record_id in self._exact_records or any(self._live_rows(t, [record_id])[0] for t in self._row_records))
 
     def add(self, record_id: str, signal_type: str, value: str) -> None:
         """Start matching a signal. Adding a record id again replaces its signal."""
@@ -76,38 +88,56 @@ class MatchIndex:
         if len(set(record_ids)) != len(record_ids):
             raise ValueError("a record id appears twice")
         values = [_normalised(signal_type, value) for value in values]
-        for record_id in record_ids:
-            self.remove(record_id)
-        if signal_type in self._exact:
-            table = self._exact[signal_type]
-            for record_id, value in zip(record_ids, values, strict=True):
-                table.setdefault(value, set()).add(record_id)
-                self._records[record_id] = (signal_type, value)
-            return
-        if signal_type == "pdq":
-            rows = self.pdq.add(pdq_words(values))
-        else:
-            rows = self.phash.add(phash_values(values))
-        self._row_records[signal_type].extend(record_ids)
-        for record_id, row in zip(record_ids, rows.tolist(), strict=True):
-            self._records[record_id] = (signal_type, row)
+        with self._write:
+            if self._count:
+                self._remove_many(record_ids)
+            if signal_type in self._exact:
+                table = self._exact[signal_type]
+                for record_id, value in zip(record_ids, values, strict=True):
+                    table[value] = (*table.get(value, ()), record_id)
+                    self._exact_records[record_id] = (signal_type, value)
+            else:
+                # Ids first: a search that finds the new rows must be able to name them.
+                self._row_records[signal_type].append(record_ids)
+                if signal_type == "pdq":
+                    self.pdq.add(pdq_words(values))
+                else:
+                    self.phash.add(phash_values(values))
+            self._count += len(record_ids)
 
     def remove(self, record_id: str) -> bool:
-        """Stop matching a record at once (a withdrawal). Returns whether it was there."""
-        entry = self._records.pop(record_id, None)
-        if entry is None:
-            return False
-        signal_type, key = entry
-        if isinstance(key, str):  # md5, sha256: the value itself
-            holders = self._exact[signal_type][key]
-            holders.discard(record_id)
-            if not holders:
-                del self._exact[signal_type][key]
-        elif signal_type == "pdq":  # a row of an index
-            self.pdq.remove([key])
-        else:
-            self.phash.remove([key])
-        return True
+        """Stop matching a record from the next match on (a withdrawal). Returns whether it was there."""
+        return self.remove_many([record_id]) == 1
+
+    def remove_many(self, record_ids: Sequence[str]) -> int:
+        """:meth:`remove` for many records at once; returns how many were there."""
+        with self._write:
+            return self._remove_many(record_ids)
+
+    def _remove_many(self, record_ids: Sequence[str]) -> int:
+        removed = 0
+        for record_id in record_ids:
+            entry = self._exact_records.pop(record_id, None)
+            if entry is not None:
+                signal_type, value = entry
+                holders = tuple(r for r in self._exact[signal_type][value] if r != record_id)
+                if holders:
+                    self._exact[signal_type][value] = holders
+                else:
+                    del self._exact[signal_type][value]
+                removed += 1
+        for signal_type, index in (("pdq", self.pdq), ("phash", self.phash)):
+            rows = [r for found in self._live_rows(signal_type, record_ids) for r in found]
+            if rows:
+                removed += index.remove(rows)
+        self._count -= removed
+        return removed
+
+    def _live_rows(self, signal_type: str, record_ids: Sequence[str]) -> list[list[int]]:
+        index = self.pdq if signal_type == "pdq" else self.phash
+        found = self._row_records[signal_type].rows_of(record_ids)
+        return [[r for r, live in zip(rows, index.is_alive(rows).tolist(), strict=True) if live] if rows else []
+                for rows in found]
 
     def match_photo(self, hashes: PhotoHashes) -> list[Match]:
         """Records matching an upload's PDQ or pHash, nearest first."""
@@ -139,9 +169,9 @@ class MatchIndex:
 
     def _row_matches(self, signal_type: str, rows: np.ndarray,
                      distances: np.ndarray) -> Iterable[Match]:
-        records = self._row_records[signal_type]
-        return (Match(records[row], signal_type, distance)
-                for row, distance in zip(rows.tolist(), distances.tolist(), strict=True))
+        names = self._row_records[signal_type].ids_of(rows) if len(rows) else []
+        return (Match(name, signal_type, distance)
+                for name, distance in zip(names, distances.tolist(), strict=True))
 
 
 def _normalised(signal_type: str, value: str) -> str:

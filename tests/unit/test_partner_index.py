@@ -95,7 +95,7 @@ def test_worst_case_spreads_across_chunks_are_found():
     rng = np.random.default_rng(6)
     stored = random_words(rng, 5_000)
     index = PDQIndex.from_words(stored)
-    bits, chunks = index._main.bits, 11
+    bits, chunks = index._tables.main.bits, 11
     arrangements = []
     for light in combinations(range(chunks), 2):
         arrangements.append([2 if c in light else 3 for c in range(chunks)])
@@ -180,17 +180,16 @@ def test_hex_queries_and_single_search_agree_with_batch():
 
 def test_removed_hashes_stop_matching_at_once_in_every_tier():
     rng = np.random.default_rng(9)
-    index = PDQIndex(min_merge=3_000, tail_rows=500)
+    index = PDQIndex(min_merge=3_000, tail_rows=500, background=False)
     stored = random_words(rng, 6_000)
-    index.add(stored[:4_000])
-    index.search(stored[0])  # builds the main tables over rows 0..3999
-    index.add(stored[4_000:5_000])
-    index.search(stored[0])  # 1000 pending > tail_rows: builds the delta tables
-    index.add(stored[5_000:])  # 1000 newest: > tail_rows again, but not yet searched
-    assert index._main is not None and index._main.count == 4_000
-    assert index._delta is not None and index._delta.count == 1_000
+    index.add(stored[:4_000])  # 4000 pending > min_merge: builds the main tables over rows 0..3999
+    index.add(stored[4_000:5_000])  # 1000 pending > tail_rows: builds the delta tables
+    index.add(stored[5_000:5_400])  # 400 newest: within tail_rows, scanned by brute force
+    index.add(stored[5_400:])  # ... then the delta is rebuilt over rows 4000..5999
+    assert index.main_count == 4_000 and index.delta_count == 2_000
+    index.add(stored[:0])
 
-    victims = [10, 3_999, 4_000, 4_500, 5_000, 5_999]  # main, delta, tail
+    victims = [10, 3_999, 4_000, 4_500, 5_000, 5_999]  # main, delta
     near = np.array([flip_bits(stored[v], [7, 77]) for v in victims])
     assert [r.tolist() for r, _ in index.search_batch(near)] == [[v] for v in victims]
     assert index.remove(victims) == len(victims)
@@ -211,13 +210,13 @@ def test_removed_hashes_stop_matching_at_once_in_every_tier():
     queries = np.array([flip_bits(everything[r], [5]) for r in (0, 19, 20, 3_019, 3_020, 5_500, new_row)])
     for query, result in zip(queries, index.search_batch(queries), strict=False):
         assert as_lists(result) == brute_force(everything, alive, query)
-    assert index._main.count == int(alive.sum())
+    assert index.main_count == int(alive.sum())
 
 
 def test_adds_in_many_batches_match_brute_force_throughout():
     rng = np.random.default_rng(13)
     centres = random_words(rng, 20)
-    index = PDQIndex(min_merge=2_000, tail_rows=300)
+    index = PDQIndex(min_merge=2_000, tail_rows=300, background=False)
     stored = np.zeros((0, 4), dtype=np.uint64)
     for _step in range(12):
         batch = np.array([flip_bits(centres[int(rng.integers(20))],

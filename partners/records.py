@@ -1,0 +1,151 @@
+"""Record ids by row, in 20 bytes per row instead of a Python string and a dict entry.
+
+The federation's record ids are ``r_`` and 22 base64url characters: 16 random bytes
+(``secrets.token_urlsafe(16)``). Those are held as two uint64 per row (16 bytes), and
+looked up through a permutation of the rows sorted by their first word (4 bytes per
+row), rebuilt when the unsorted newest rows pass 1/16 of the sorted ones; the newest
+rows are searched by a vectorised scan. Any other id (a test's ``r_1``, another
+federation's format) is kept in two dicts: correct for every id, compact for the
+federation's.
+
+Rows are appended, never removed: the caller (partners.matching.MatchIndex) tells a
+live row from a removed one with its index's tombstones. One writer at a time; readers
+(``ids_of``) need no lock, as in partners.index.
+"""
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+
+import numpy as np
+
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_SEXTET = np.full(256, 255, dtype=np.uint8)
+_SEXTET[np.frombuffer(_ALPHABET, dtype=np.uint8)] = np.arange(64, dtype=np.uint8)
+_ID_CHARS = 24  # "r_" + 22
+
+
+def compact_ids(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) uint64 words of each id in the federation's format, and which ids were.
+
+    An id is compact only if it is "r_" + 22 base64url characters whose decoding encodes
+    back to the same text (the last character carries 2 bits and 4 zero bits).
+    """
+    count = len(ids)
+    words = np.zeros((count, 2), dtype=np.uint64)
+    ok = np.array([len(i) == _ID_CHARS and i.startswith("r_") and i.isascii() for i in ids], dtype=bool)
+    if not ok.any():
+        return words, ok
+    chosen = np.flatnonzero(ok)
+    text = "".join(ids[i] for i in chosen).encode("ascii")
+    chars = np.frombuffer(text, dtype=np.uint8).reshape(-1, _ID_CHARS)[:, 2:]
+    sextets = _SEXTET[chars]
+    valid = (sextets != 255).all(axis=1) & (sextets[:, 21] & 15 == 0)
+    groups = sextets[:, :20].reshape(-1, 5, 4).astype(np.uint32)
+    triples = (groups[..., 0] << 18) | (groups[..., 1] << 12) | (groups[..., 2] << 6) | groups[..., 3]
+    raw = np.empty((len(chosen), 16), dtype=np.uint8)
+    raw[:, :15] = np.stack([triples >> 16, (triples >> 8) & 255, triples & 255], axis=-1).reshape(-1, 15)
+    raw[:, 15] = (sextets[:, 20] << 2) | (sextets[:, 21] >> 4)
+    words[chosen] = raw.view(np.uint64)
+    words[chosen[~valid]] = 0
+    ok[chosen[~valid]] = False
+    return words, ok
+
+
+def id_text(words: np.ndarray) -> str:
+    """Inverse of :func:`compact_ids` for one row."""
+    return "r_" + base64.urlsafe_b64encode(np.ascontiguousarray(words, dtype=np.uint64).tobytes()).rstrip(
+        b"=").decode()
+
+
+class RecordIds:
+    """The record id of every row of one index, and the rows of each id."""
+
+    def __init__(self) -> None:
+        self._words = np.zeros((0, 2), dtype=np.uint64)
+        self._size = 0
+        self._order = np.zeros(0, dtype=np.uint32)  # rows [0, len(_order)) by their first word
+        self._other: dict[int, str] = {}  # row -> id, for ids not in the compact format
+        self._other_rows: dict[str, list[int]] = {}
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def nbytes(self) -> int:
+        return self._words.nbytes + self._order.nbytes
+
+    def append(self, ids: Sequence[str]) -> None:
+        """Give rows len(self).. these ids, in order."""
+        words, ok = compact_ids(ids)
+        start, end = self._size, self._size + len(ids)
+        if end > len(self._words):
+            grown = np.zeros((max(end, len(self._words) + len(self._words) // 16, 1024), 2), dtype=np.uint64)
+            grown[:start] = self._words[:start]
+            grown[start:end] = words
+            self._words = grown
+        else:
+            self._words[start:end] = words
+        for offset in np.flatnonzero(~ok).tolist():
+            self._other[start + offset] = ids[offset]
+            self._other_rows.setdefault(ids[offset], []).append(start + offset)
+        self._size = end
+        if end - len(self._order) > max(4096, len(self._order) // 16):
+            self._sort()
+
+    def _sort(self) -> None:
+        # argsort releases the GIL: searches in other threads carry on meanwhile.
+        self._order = np.argsort(self._words[:self._size, 0], kind="stable").astype(np.uint32)
+
+    def ids_of(self, rows: Sequence[int] | np.ndarray) -> list[str]:
+        """The id of each row."""
+        rows = np.asarray(rows, dtype=np.int64)
+        words = self._words[rows]
+        other = self._other
+        return [other[row] if row in other else id_text(word)
+                for row, word in zip(rows.tolist(), words, strict=True)]
+
+    def rows_of(self, ids: Sequence[str]) -> list[list[int]]:
+        """Every row ever given each id (removed ones too), ascending."""
+        words, ok = compact_ids(ids)
+        found: list[list[int]] = [list(self._other_rows.get(i, ())) if not k else []
+                                  for i, k in zip(ids, ok.tolist(), strict=True)]
+        wanted = np.flatnonzero(ok)
+        if not wanted.size:
+            return found
+        order, size = self._order, self._size
+        first = self._words[:, 0]
+        keys = words[wanted]
+        # Sorted rows: a vectorised binary search on the first word, then a walk over
+        # equal first words (almost always one) comparing the second.
+        if len(order):
+            low = np.zeros(len(wanted), dtype=np.int64)
+            high = np.full(len(wanted), len(order), dtype=np.int64)
+            while (active := low < high).any():
+                middle = (low + high) // 2
+                below = first[order[np.minimum(middle, len(order) - 1)]] < keys[:, 0]
+                low = np.where(active & below, middle + 1, low)
+                high = np.where(active & ~below, middle, high)
+            for slot, position in zip(wanted.tolist(), low.tolist(), strict=True):
+                key = words[slot]
+                while position < len(order) and first[order[position]] == key[0]:
+                    row = int(order[position])
+                    if self._words[row, 1] == key[1]:
+                        found[slot].append(row)
+                    position += 1
+        tail_start = len(order)
+        if size > tail_start:  # the newest rows, not yet sorted: one vectorised pass
+            tail = self._words[tail_start:size]
+            hits = np.flatnonzero(np.isin(tail[:, 0], keys[:, 0]))
+            if hits.size:
+                slots = {(int(k[0]), int(k[1])): [] for k in keys}
+                for index, key in zip(wanted.tolist(), keys, strict=True):
+                    slots[(int(key[0]), int(key[1]))].append(index)
+                for hit in hits.tolist():
+                    pair = (int(tail[hit, 0]), int(tail[hit, 1]))
+                    for slot in slots.get(pair, ()):
+                        found[slot].append(tail_start + hit)
+        for rows in found:
+            rows.sort()
+        return found
+
