@@ -436,7 +436,8 @@ def bench_latency(count: int, query_count: int, seed: int, rate: int, faiss_quer
     start = time.perf_counter()
     flat.range_search(batch, MAX_DISTANCE + 1)
     faiss_batched = len(batch) / (time.perf_counter() - start)
-    print(f"RESULT batched N={count:,} faiss: {faiss_batched:,.0f} queries/s; ours / faiss x{ours_batched / faiss_batched:.1f}")
+    print(f"RESULT batched N={count:,} faiss: {faiss_batched:,.0f} queries/s; "
+          f"ours / faiss x{ours_batched / faiss_batched:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
