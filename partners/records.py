@@ -37,7 +37,7 @@ def compact_ids(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     if not ok.any():
         return words, ok
     chosen = np.flatnonzero(ok)
-    text = "".join(ids[i] for i in chosen).encode("ascii")
+    text = ("".join(ids) if ok.all() else "".join(ids[i] for i in chosen.tolist())).encode("ascii")
     chars = np.frombuffer(text, dtype=np.uint8).reshape(-1, _ID_CHARS)[:, 2:]
     sextets = _SEXTET[chars]
     valid = (sextets != 255).all(axis=1) & (sextets[:, 21] & 15 == 0)
@@ -138,7 +138,7 @@ class RecordIds:
             tail = self._words[tail_start:size]
             hits = np.flatnonzero(np.isin(tail[:, 0], keys[:, 0]))
             if hits.size:
-                slots = {(int(k[0]), int(k[1])): [] for k in keys}
+                slots: dict[tuple[int, int], list[int]] = {(int(k[0]), int(k[1])): [] for k in keys}
                 for index, key in zip(wanted.tolist(), keys, strict=True):
                     slots[(int(key[0]), int(key[1]))].append(index)
                 for hit in hits.tolist():
