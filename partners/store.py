@@ -2,11 +2,36 @@
 
 A page's adds, deletes and the new checkpoint commit together, so a crash at any point
 leaves the store at the end of some whole page: sync resumes there, nothing lost or doubled.
+
+Layout (store version 2), built so that a first sync of millions of entries appends
+instead of inserting at random places in B-trees:
+
+* ``signals``: one row per applied ``add``, keyed by its ``seq`` (an append), with
+  ``key``, the first 60 bits of the value as an integer (a compact, non-unique handle
+  on the value: every lookup also compares type and value);
+* ``deletes``: one row per applied ``delete``, keyed by its ``seq`` (an append); also the
+  queue of deletes to report back;
+* the index ``signals_key`` on ``signals(key)``, which finds the row an ``add`` replaces
+  or a ``delete`` removes.
+
+A new store starts in *bulk* mode: the index does not exist yet, and a page is two
+``executemany`` appends (no lookups; deletes are only recorded). The first read of the
+active set (:meth:`LocalStore.signals`, :meth:`LocalStore.count`) or
+:meth:`LocalStore.finish_bulk` then resolves it in one transaction: builds the index
+(one sort), drops every add that a later add or delete of the same value superseded,
+and leaves bulk mode. From then on each page applies with the index (a few random
+B-tree writes per entry, fine at the rates of a feed followed live). A crash during
+either step leaves the last committed state: bulk mode resumes, resolution reruns.
+
+A store made by an older kit (version 1: no version, signals keyed by record id) is
+migrated in place on open; one from a newer kit, or a file that is not a store or is
+damaged, is refused with :class:`StoreError`.
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -14,17 +39,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_SCHEMA = """
+STORE_VERSION = 2
+
+_TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signals (
-    record_id TEXT PRIMARY KEY, type TEXT NOT NULL, value TEXT NOT NULL,
-    quality INTEGER, seq INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS signals_type_value ON signals (type, value);
+    seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
+    quality INTEGER, key INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS trusted_keys (kid TEXT PRIMARY KEY, x TEXT NOT NULL, trusted_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deletes (
     seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
-    applied_at TEXT NOT NULL, reported INTEGER NOT NULL DEFAULT 0);
+    applied_at TEXT NOT NULL, reported INTEGER NOT NULL DEFAULT 0, key INTEGER NOT NULL DEFAULT 0);
 """
+_INDEX = "CREATE INDEX IF NOT EXISTS signals_key ON signals (key)"
+_SAME_VALUE = "key = ? AND type = ? AND value = ?"
+
+
+class StoreError(Exception):
+    """The file cannot be used as a store: damaged, not a store, or from a newer kit."""
 
 
 class StoreConflict(Exception):
@@ -39,13 +71,84 @@ class Signal:
     quality: int | None
 
 
+def _create_tables(db: sqlite3.Connection) -> None:
+    # One statement at a time: executescript would commit the caller's transaction.
+    for statement in _TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def signal_key(value: str) -> int:
+    """The first 60 bits of a hex value as an int (fits SQLite's signed 64-bit integer)."""
+    try:
+        return int(value[:15], 16)
+    except ValueError:  # not hex: signed entries never are, but the key must not fail
+        return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=7).digest(), "big")
+
+
 class LocalStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: cannot open the store: {error}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB: the key index's upper levels
+            self._open()
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StoreError(f"{self.path} is not a partner store, or is damaged ({error}): move it aside "
+                             "and sync again into a new one") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Create, check the version of, or migrate the store."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = None
+            if "meta" in tables:
+                row = db.execute("SELECT value FROM meta WHERE key = 'store_version'").fetchone()
+                version = int(row[0]) if row else 1
+            elif tables:
+                raise StoreError(f"{self.path} is an SQLite database but not a partner store "
+                                 f"(tables: {', '.join(sorted(tables))})")
+            if version is not None and version > STORE_VERSION:
+                raise StoreError(f"{self.path} was written by a newer partner kit (store version {version}; "
+                                 f"this kit reads versions 1-{STORE_VERSION}): upgrade the kit")
+            if version == 1 and "signals" in tables:
+                self._migrate_from_1()
+            elif version is None:  # a new store: bulk mode until the first read
+                _create_tables(db)
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('bulk_since', '0')")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('store_version', ?)", (str(STORE_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 kept signals keyed by record id, with a (type, value) index."""
+        db = self._db
+        db.create_function("signal_key", 1, signal_key, deterministic=True)
+        db.execute("ALTER TABLE signals RENAME TO signals_v1")
+        db.execute("DROP INDEX IF EXISTS signals_type_value")
+        _create_tables(db)
+        db.execute("INSERT INTO signals (seq, record_id, type, value, quality, key) "
+                   "SELECT seq, record_id, type, value, quality, signal_key(value) FROM signals_v1 ORDER BY seq")
+        db.execute("DROP TABLE signals_v1")
+        columns = {row[1] for row in db.execute("PRAGMA table_info(deletes)")}
+        if "key" not in columns:
+            db.execute("ALTER TABLE deletes ADD COLUMN key INTEGER NOT NULL DEFAULT 0")
+            db.execute("UPDATE deletes SET key = signal_key(value)")
+        db.execute(_INDEX)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('active', (SELECT count(*) FROM signals))")
 
     def close(self) -> None:
         self._db.close()
@@ -56,10 +159,19 @@ class LocalStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
     @property
     def checkpoint(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'checkpoint'").fetchone()
-        return int(row[0]) if row else 0
+        value = self._meta("checkpoint")
+        return int(value) if value else 0
+
+    @property
+    def bulk(self) -> bool:
+        """Whether the store is still appending without its index (see the module docstring)."""
+        return self._meta("bulk_since") is not None
 
     def apply(self, entries: list[dict[str, Any]], expected_checkpoint: int,
               log_frontier: list[bytes] | None = None) -> int:
@@ -74,17 +186,10 @@ class LocalStore:
         try:
             if self.checkpoint != expected_checkpoint:
                 raise StoreConflict(f"store is at {self.checkpoint}, page starts after {expected_checkpoint}")
-            for entry in entries:
-                if entry["op"] == "add":
-                    db.execute("DELETE FROM signals WHERE type = ? AND value = ?", (entry["type"], entry["value"]))
-                    db.execute("INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?)",
-                               (entry["id"], entry["type"], entry["value"], entry.get("quality"), entry["seq"]))
-                else:
-                    db.execute("DELETE FROM signals WHERE record_id = ? OR (type = ? AND value = ?)",
-                               (entry["id"], entry["type"], entry["value"]))
-                    db.execute("INSERT OR IGNORE INTO deletes (seq, record_id, type, value, applied_at)"
-                               " VALUES (?, ?, ?, ?, ?)",
-                               (entry["seq"], entry["id"], entry["type"], entry["value"], now))
+            if self.bulk:
+                self._append(entries, now)
+            else:
+                self._apply_indexed(entries, now)
             if entries:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (str(entries[-1]["seq"]),))
             if log_frontier is not None:
@@ -95,12 +200,93 @@ class LocalStore:
             raise
         return self.checkpoint
 
+    def _append(self, entries: list[dict[str, Any]], now: str) -> None:
+        """Bulk mode: two appends, no lookups (resolved by finish_bulk)."""
+        adds, deletes = [], []
+        for entry in entries:
+            value = entry["value"]
+            if entry["op"] == "add":
+                adds.append((entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), signal_key(value)))
+            else:
+                deletes.append((entry["seq"], entry["id"], entry["type"], value, now, signal_key(value)))
+        self._db.executemany("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?)", adds)
+        self._db.executemany("INSERT INTO deletes (seq, record_id, type, value, applied_at, key)"
+                             " VALUES (?, ?, ?, ?, ?, ?)", deletes)
+
+    def _apply_indexed(self, entries: list[dict[str, Any]], now: str) -> None:
+        """In order: an add replaces the row of its value, a delete removes it."""
+        db = self._db
+        change = 0
+        for entry in entries:
+            value = entry["value"]
+            key = signal_key(value)
+            same = (key, entry["type"], value)
+            change -= db.execute(f"DELETE FROM signals WHERE {_SAME_VALUE}", same).rowcount  # noqa: S608 - constant
+            if entry["op"] == "add":
+                db.execute("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?)",
+                           (entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), key))
+                change += 1
+            else:
+                db.execute("INSERT OR IGNORE INTO deletes (seq, record_id, type, value, applied_at, key)"
+                           " VALUES (?, ?, ?, ?, ?, ?)", (entry["seq"], entry["id"], entry["type"], value, now, key))
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'active'", (change,))
+
+    def finish_bulk(self) -> None:
+        """Leave bulk mode: index the values and drop superseded adds, in one transaction."""
+        if not self.bulk:
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            since = self._meta("bulk_since")
+            if since is None:  # another connection finished it first
+                db.execute("COMMIT")
+                return
+            db.execute(_INDEX)  # one sort of every key: the cheap way to index millions
+            # Adds superseded by a later add of the same value (rare: a feed adds a value
+            # again only after deleting it, but the store does not rely on that).
+            duplicated = [key for (key,) in db.execute("SELECT key FROM signals GROUP BY key HAVING count(*) > 1")]
+            for key in duplicated:
+                latest: dict[tuple[str, str], int] = {}
+                stale = []
+                for seq, kind, value in db.execute(
+                        "SELECT seq, type, value FROM signals WHERE key = ? ORDER BY seq", (key,)):
+                    if (kind, value) in latest:
+                        stale.append((latest[(kind, value)],))
+                    latest[(kind, value)] = seq
+                db.executemany("DELETE FROM signals WHERE seq = ?", stale)
+            # Adds that a later delete removed.
+            db.execute("DELETE FROM signals WHERE seq IN (SELECT s.seq FROM deletes d JOIN signals s "
+                       "ON s.key = d.key AND s.type = d.type AND s.value = d.value AND s.seq < d.seq "
+                       "WHERE d.seq > ?)", (int(since),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('active', (SELECT count(*) FROM signals))")
+            db.execute("DELETE FROM meta WHERE key = 'bulk_since'")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def signals(self) -> Iterator[Signal]:
+        """The active set, oldest add first (ends bulk mode first)."""
+        self.finish_bulk()
         for row in self._db.execute("SELECT record_id, type, value, quality FROM signals ORDER BY seq"):
             yield Signal(*row)
 
     def count(self) -> int:
-        return self._db.execute("SELECT count(*) FROM signals").fetchone()[0]
+        """How many signals are active (ends bulk mode first)."""
+        self.finish_bulk()
+        value = self._meta("active")
+        return int(value) if value is not None else 0
+
+    def changes_after(self, seq: int, limit: int = 100_000) -> list[tuple[int, str, Signal]]:
+        """(seq, "add" or "delete", signal) of the entries applied after `seq` that still
+        matter, in seq order, at most `limit`: what a live index must apply to catch up.
+        An add that a later delete removed is left out; its delete is not."""
+        rows = self._db.execute(
+            "SELECT seq, 'add', record_id, type, value, quality FROM signals WHERE seq > ? "
+            "UNION ALL SELECT seq, 'delete', record_id, type, value, NULL FROM deletes WHERE seq > ? "
+            "ORDER BY seq LIMIT ?", (seq, seq, limit))
+        return [(row[0], row[1], Signal(*row[2:])) for row in rows]
 
     # --- the verifiable log (docs/log.md) -------------------------------------------------
 
