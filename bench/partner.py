@@ -35,7 +35,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ from partners.index import PDQIndex
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_DISTANCE = 31
-SECTIONS = ("index", "hashing", "sync", "latency")
+SECTIONS = ("index", "hashing", "sync", "latency", "store", "serve")
 
 
 def default_corpus() -> Path:
@@ -378,21 +378,36 @@ def bench_latency(count: int, query_count: int, seed: int, rate: int, faiss_quer
     uploads = [photo(h) for h in query_hex]
     for upload in uploads[:200]:  # warm-up
         index.match_photo(upload)
-    builds_before = dict(index.pdq.builds)
-    latencies = []
-    missed = 0
-    with SyncLoad(add, delete, count, rate, seed + 2) as load:
-        index.pdq.rebuild_in_background()  # at least one full rebuild during the measurement
-        for upload, source in zip(uploads, sources.tolist(), strict=True):
-            start = time.perf_counter()
-            found = index.match_photo(upload)
-            latencies.append(time.perf_counter() - start)
-            if source >= 0 and not found:
-                missed += 1  # its source may have been deleted by the sync meanwhile: counted, not failed
-    builds = {k: index.pdq.builds[k] - builds_before[k] for k in builds_before}
-    print(f"RESULT latency N={count:,} ours single: {percentiles(latencies)}; sync ran at "
-          f"{load.rate_seen:,.0f} entries/s; builds during it: {builds['full']} full, {builds['delta']} delta; "
-          f"near-duplicates not found: {missed} (their source deleted by the sync)")
+    # Three runs of the same queries: idle (no sync, no build: the machine's own noise),
+    # with the sync, and with the sync and a full rebuild started at once. Wall time and
+    # the searching thread's CPU time per query: a query that waited (on the machine's
+    # other processes, or on the GIL) shows a wall time far above its CPU time.
+    import contextlib
+
+    for phase in ("idle", "sync", "sync+rebuild"):
+        builds_before = dict(index.pdq.builds)
+        latencies, cpu_times = [], []
+        missed = 0
+        load_before = os.getloadavg()[0]
+        with SyncLoad(add, delete, count, rate, seed + 2) if phase != "idle" else contextlib.nullcontext() as load:
+            if phase == "sync+rebuild":
+                index.pdq.rebuild_in_background()
+            for upload, source in zip(uploads, sources.tolist(), strict=True):
+                cpu = time.thread_time()
+                start = time.perf_counter()
+                found = index.match_photo(upload)
+                latencies.append(time.perf_counter() - start)
+                cpu_times.append(time.thread_time() - cpu)
+                if source >= 0 and not found:
+                    missed += 1  # its source may have been deleted by the sync meanwhile: counted, not failed
+        builds = {k: index.pdq.builds[k] - builds_before[k] for k in builds_before}
+        running = index.pdq._builder is not None
+        sync = f"sync ran at {load.rate_seen:,.0f} entries/s; " if load is not None else ""
+        print(f"RESULT latency N={count:,} ours single, {phase}: wall {percentiles(latencies)}; "
+              f"CPU {percentiles(cpu_times)}; {sync}builds finished during it: {builds['full']} full, "
+              f"{builds['delta']} delta{' (a full rebuild still running at the end)' if running else ''}; "
+              f"near-duplicates not found: {missed}; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+    index.pdq.wait()
     start = time.perf_counter()
     for first in range(0, len(uploads), 1000):
         index.match_photos(uploads[first:first + 1000])
@@ -440,6 +455,283 @@ def bench_latency(count: int, query_count: int, seed: int, rate: int, faiss_quer
           f"ours / faiss x{ours_batched / faiss_batched:.1f}")
 
 
+# ---- 5. store ----------------------------------------------------------------------
+
+_V1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signals (record_id TEXT PRIMARY KEY, type TEXT NOT NULL, value TEXT NOT NULL,
+    quality INTEGER, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS signals_type_value ON signals (type, value);
+CREATE TABLE IF NOT EXISTS deletes (seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL,
+    value TEXT NOT NULL, applied_at TEXT NOT NULL, reported INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+def apply_v1(path: Path, pages: list[list[dict]]) -> None:
+    """The store before version 2 (the baseline): per-entry statements, random keys in
+    two indexes (record id, (type, value)), one transaction per page."""
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_V1_SCHEMA)
+    for page in pages:
+        db.execute("BEGIN IMMEDIATE")
+        for entry in page:
+            if entry["op"] == "add":
+                db.execute("DELETE FROM signals WHERE type = ? AND value = ?", (entry["type"], entry["value"]))
+                db.execute("INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?)",
+                           (entry["id"], entry["type"], entry["value"], entry.get("quality"), entry["seq"]))
+            else:
+                db.execute("DELETE FROM signals WHERE record_id = ? OR (type = ? AND value = ?)",
+                           (entry["id"], entry["type"], entry["value"]))
+                db.execute("INSERT OR IGNORE INTO deletes (seq, record_id, type, value, applied_at)"
+                           " VALUES (?, ?, ?, ?, '2026-01-01T00:00:00+00:00')",
+                           (entry["seq"], entry["id"], entry["type"], entry["value"]))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (str(page[-1]["seq"]),))
+        db.execute("COMMIT")
+    db.close()
+
+
+def apply_v2(path: Path, pages: list[list[dict]]) -> int:
+    from partners.store import LocalStore
+
+    with LocalStore(path) as store:
+        for page in pages:
+            store.apply(page, page[0]["seq"] - 1)
+        return store.count()  # resolves bulk mode: part of the time measured
+
+
+def store_pages(count: int, seed: int, page: int = 5000) -> Iterator[list[dict]]:
+    """A first sync's entries, already verified, page by page: 95% adds, 5% deletes of
+    earlier adds (made lazily: 10M entries as dicts at once would not fit in memory)."""
+    rng = np.random.default_rng(seed)
+    recent: list[tuple[str, str]] = []  # adds a delete may pick, bounded
+    for first in range(0, count, page):
+        size = min(page, count - first)
+        ids = new_record_ids(rng, size)
+        values = words_to_hex_rows(rng.integers(0, 2**64, size=(size, 4), dtype=np.uint64))
+        deleting = rng.random(size) < 0.05
+        entries = []
+        for i in range(size):
+            seq = first + i + 1
+            if deleting[i] and recent:
+                record, value = recent.pop(int(rng.integers(len(recent))))
+                entries.append({"seq": seq, "op": "delete", "id": record, "type": "pdq", "value": value,
+                                "quality": 90})
+            else:
+                entries.append({"seq": seq, "op": "add", "id": ids[i], "type": "pdq", "value": values[i],
+                                "quality": 90})
+                if len(recent) < 100_000:
+                    recent.append((ids[i], values[i]))
+        yield entries
+
+
+def words_to_hex_rows(words: np.ndarray) -> list[str]:
+    from partners.index import words_to_hex
+
+    return words_to_hex(words)
+
+
+def bench_store(count: int, baseline_count: int, repeat: int, seed: int) -> None:
+    """Entries/s applied to a fresh store in pages of 5,000 (pre-verified entries, one
+    core: this process's CPU time), version 2 against version 1's per-entry statements on
+    the same entries, interleaved A B A B; then version 2 alone at `count`."""
+    import tempfile
+
+    print(f"\n== store: applying pre-verified entries in pages of 5,000 (v2 vs v1 at {baseline_count:,}) ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        pages = list(store_pages(baseline_count, seed))
+        rates: dict[str, list[float]] = {"v2": [], "v1": []}
+        for run in range(repeat):
+            for name, work in (("v2", apply_v2), ("v1", apply_v1)):
+                path = Path(tmp) / f"{name}-{run}.db"
+                wall, cpu = time.perf_counter(), time.process_time()
+                work(path, pages)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                rates[name].append(baseline_count / wall)
+                print(f"  {name} run {run}: {baseline_count / wall:,.0f} entries/s wall, "
+                      f"{baseline_count / cpu:,.0f} per CPU-second")
+        v2, v1 = statistics.median(rates["v2"]), statistics.median(rates["v1"])
+        print(f"RESULT store {baseline_count:,} entries: v2 {v2:,.0f}/s, v1 {v1:,.0f}/s, x{v2 / v1:.1f} (medians)")
+        pages = None
+        from partners.store import LocalStore
+
+        path = Path(tmp) / "big.db"
+        wall = applied = cpu = 0.0
+        with LocalStore(path) as store:
+            for page in store_pages(count, seed + 1):  # only applying is timed, not making pages
+                started, cpu_started = time.perf_counter(), time.process_time()
+                store.apply(page, page[0]["seq"] - 1)
+                applied += time.perf_counter() - started
+                cpu += time.process_time() - cpu_started
+            started, cpu_started = time.perf_counter(), time.process_time()
+            active = store.count()
+            wall = applied + time.perf_counter() - started
+            cpu += time.process_time() - cpu_started
+        print(f"RESULT store {count:,} entries v2: {count / wall:,.0f} entries/s including resolution "
+              f"({count / applied:,.0f}/s appending, resolution {wall - applied:.1f} s), "
+              f"{count / cpu:,.0f} per CPU-second; {active:,} active")
+
+
+# ---- 6. serve ----------------------------------------------------------------------
+
+def serve_child(store_path: str, rate: int, seed: int) -> None:
+    """The lookup server of the serve benchmark, in its own process: `serve` with a sync
+    that applies `rate` pre-verified entries per second to the store (half adds, half
+    deletes of earlier adds), as a partner's sync does after verification."""
+    import sqlite3
+    import threading
+
+    from partners.serve import Matcher, make_server, serve
+    from partners.store import LocalStore
+
+    rng = np.random.default_rng(seed)
+    with sqlite3.connect(store_path) as db:
+        victims = db.execute("SELECT seq, record_id, value FROM signals ORDER BY random() LIMIT 200000").fetchall()
+
+    def sync_once(store: LocalStore) -> None:
+        after = store.checkpoint
+        entries = []
+        for i in range(rate):
+            seq = after + i + 1
+            if i % 2 and victims:
+                _, record, value = victims.pop()
+                entries.append({"seq": seq, "op": "delete", "id": record, "type": "pdq", "value": value,
+                                "quality": 90})
+            else:
+                record = new_record_ids(rng, 1)[0]
+                value = f"{int(rng.integers(0, 2**62)):016x}" * 4
+                victims.insert(0, (seq, record, value))
+                entries.append({"seq": seq, "op": "add", "id": record, "type": "pdq", "value": value, "quality": 90})
+        store.apply(entries, after)
+
+    matcher = Matcher(store_path)
+    server = make_server(matcher, "127.0.0.1", 0)
+    print(server.server_address[1], flush=True)
+    serve(matcher, server, sync_once, 1.0, threading.Event())
+
+
+def _load_worker(port: int, bodies: list[bytes], seconds: float, threads: int, out) -> None:
+    import http.client
+    import threading
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def run(offset: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        end = time.perf_counter() + seconds
+        i = offset
+        while time.perf_counter() < end:
+            body = bodies[i % len(bodies)]
+            i += threads
+            start = time.perf_counter()
+            connection.request("POST", "/v1/lookup", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - start)
+            assert response.status == 200
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=run, args=(offset,)) for offset in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    out.put(latencies)
+
+
+def process_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_serve(count: int, seconds: float, processes: int, threads: int, rate: int, seed: int) -> None:
+    """Lookups/s and latency of `federation-partner serve` from a loopback load generator
+    (`processes` x `threads` keep-alive connections, single lookups: a shuffled mix of
+    near-duplicates and non-matches), while its sync applies `rate` entries/s."""
+    import json
+    import multiprocessing
+    import subprocess
+    import tempfile
+    import urllib.request
+
+    from partners.index import words_to_hex
+    from partners.store import LocalStore
+
+    print(f"\n== serve: {count:,} PDQ hashes, {processes}x{threads} connections for {seconds:.0f} s, "
+          f"sync applying {rate:,} entries/s ==")
+    rng = np.random.default_rng(seed)
+    stored = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
+    queries, _ = latency_queries(stored, 20_000, rng)
+    bodies = [json.dumps({"type": "pdq", "value": h}).encode() for h in words_to_hex(queries)]
+    batch_body = json.dumps({"items": [{"type": "pdq", "value": h} for h in words_to_hex(queries[:1000])]}).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "store.db")
+        ids_rng = np.random.default_rng(seed + 1)
+        with LocalStore(path) as store:
+            for first in range(0, count, 5000):
+                part = stored[first:first + 5000]
+                store.apply([{"seq": first + i + 1, "op": "add", "id": record, "type": "pdq", "value": value,
+                              "quality": 90}
+                             for i, (record, value) in enumerate(zip(new_record_ids(ids_rng, len(part)),
+                                                                     words_to_hex(part), strict=True))], first)
+            store.count()
+        del stored
+        child = subprocess.Popen(
+            [sys.executable, "-c", f"from bench.partner import serve_child; serve_child({path!r}, {rate}, {seed})"],
+            stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+        try:
+            port = int(child.stdout.readline())
+            base = f"http://127.0.0.1:{port}"
+            started = time.perf_counter()
+            deadline = started + 1800
+            while time.perf_counter() < deadline:
+                try:
+                    with urllib.request.urlopen(base + "/readyz") as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                time.sleep(1)
+            print(f"ready after {time.perf_counter() - started:.0f} s (load and index {count:,})")
+            queue: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()
+            cpu = process_cpu(child.pid)
+            wall = time.perf_counter()
+            workers = [multiprocessing.get_context("fork").Process(
+                target=_load_worker, args=(port, bodies[p::processes], seconds, threads, queue))
+                for p in range(processes)]
+            for worker in workers:
+                worker.start()
+            latencies = [x for _ in workers for x in queue.get()]
+            for worker in workers:
+                worker.join()
+            wall = time.perf_counter() - wall
+            server_cpu = (process_cpu(child.pid) - cpu) / wall
+            print(f"RESULT serve N={count:,} single lookups: {len(latencies) / wall:,.0f}/s, "
+                  f"{percentiles(latencies)}; server CPU {server_cpu:.2f} cores")
+            cpu, wall = process_cpu(child.pid), time.perf_counter()
+            sent = 0
+            while time.perf_counter() - wall < seconds / 2:
+                request = urllib.request.Request(base + "/v1/lookup", batch_body,
+                                                 {"Content-Type": "application/json"})
+                with urllib.request.urlopen(request) as response:
+                    response.read()
+                sent += 1000
+            wall = time.perf_counter() - wall
+            print(f"RESULT serve N={count:,} batches of 1,000: {sent / wall:,.0f} lookups/s; "
+                  f"server CPU {(process_cpu(child.pid) - cpu) / wall:.2f} cores")
+        finally:
+            child.terminate()
+            child.wait(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
@@ -452,6 +744,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-queries", type=int, default=10_000)
     parser.add_argument("--faiss-queries", type=int, default=10_000,
                         help="single queries for FAISS in the latency section (the first of the same list)")
+    parser.add_argument("--store-entries", type=int, default=1_000_000)
+    parser.add_argument("--store-baseline-entries", type=int, default=100_000)
+    parser.add_argument("--serve-seconds", type=float, default=20.0)
+    parser.add_argument("--serve-load", type=int, nargs=2, default=[2, 8], metavar=("PROCESSES", "THREADS"))
     parser.add_argument("--sync-rate", type=int, default=1_000, help="entries/s applied during the latency run")
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
@@ -465,6 +761,11 @@ def main(argv: list[str] | None = None) -> int:
     if "latency" in args.only:
         for count in args.sizes:
             bench_latency(count, args.latency_queries, args.seed, args.sync_rate, args.faiss_queries)
+    if "serve" in args.only:
+        for count in args.sizes:
+            bench_serve(count, args.serve_seconds, *args.serve_load, args.sync_rate, args.seed)
+    if "store" in args.only:
+        bench_store(args.store_entries, args.store_baseline_entries, min(args.repeat, 3), args.seed)
     return 0
 
 

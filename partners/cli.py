@@ -156,5 +156,44 @@ def status(obj: Context) -> None:
                                "store": os.path.abspath(store.path)}))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on (loopback by default; see docs/partner-kit.md before widening)")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--allow-path", "allow_paths", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="a folder whose files may be looked up by path (repeatable); none: hashes only")
+@click.option("--interval", default=30.0, show_default=True, help="seconds between syncs")
+@click.option("--no-sync", is_flag=True, help="serve the store as it is, without following the feed")
+@click.option("--trust-new-keys", is_flag=True, help="accept newly published signing keys without `trust`")
+@click.option("--phash-distance", default=8, show_default=True, help="max pHash distance of 64 bits")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, allow_paths: tuple[str, ...], interval: float, no_sync: bool,
+          trust_new_keys: bool, phash_distance: int) -> None:
+    """A local HTTP lookup service for your upload pipeline, syncing in the background."""
+    import threading
+
+    from partners import serve as serving
+
+    client = None if no_sync else obj.client()
+    with obj.store():  # opens (and checks or migrates) the store before listening
+        pass
+    matcher = serving.Matcher(obj.store_path, tuple(os.path.realpath(p) for p in allow_paths), phash_distance)
+
+    def sync_once(store: LocalStore) -> None:
+        assert client is not None  # noqa: S101 - only called with a client
+        syncing.sync(client, store, trust_new_keys=trust_new_keys)
+
+    server = serving.make_server(matcher, host, port)
+    click.echo(f"serving on http://{host}:{server.server_address[1]} (ready once the first sync is indexed)",
+               err=True)
+    try:
+        serving.serve(matcher, server, None if client is None else sync_once, interval, threading.Event())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if client is not None:
+            client.close()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -155,6 +155,7 @@ def _flip_masks(bits: int, radius: int) -> np.ndarray:
     return np.array(masks, dtype=np.uint32)
 
 
+_TAIL_PAIRS = 1 << 18  # (query, tail row) pairs compared per numpy call
 _SLICE = 1 << 20  # rows per numpy call in a build that would otherwise hold the GIL long
 
 
@@ -432,7 +433,7 @@ class PDQIndex(_TombstonedRows):
         # A large delta is rebuilt less often: a longer tail costs microseconds per search,
         # rebuilding a 500 k-row delta every thousand adds would cost a core.
         delta = tables.delta.count if tables.delta else 0
-        return max(self.tail_rows, min(16 * self.tail_rows, delta // 8))
+        return max(self.tail_rows, min(4 * self.tail_rows, delta // 8))
 
     def _maintain(self) -> None:
         if not self.background:
@@ -556,16 +557,18 @@ class PDQIndex(_TombstonedRows):
             found_q.append(np.searchsorted(np.cumsum(per_query), keep, side="right"))
             found_rows.append(rows[keep])
             found_distances.append(distances[keep])
-        if size > tables.delta_end:  # the newest rows: brute force
+        if size > tables.delta_end:  # the newest rows: brute force, a few queries at a time
             tail = data[tables.delta_end:size]
-            distances = _distances(np.repeat(block, len(tail), axis=0),
-                                   np.tile(tail, (len(block), 1)))
-            keep = np.flatnonzero(distances <= self.max_distance)
-            query_index, offset = np.divmod(keep, len(tail))
-            live = alive[tables.delta_end + offset]
-            found_q.append(query_index[live])
-            found_rows.append(tables.delta_end + offset[live])
-            found_distances.append(distances[keep][live])
+            step = max(1, _TAIL_PAIRS // len(tail))  # bounds the (queries x tail) temporaries
+            for first in range(0, len(block), step):
+                part = block[first:first + step]
+                distances = _distances(np.repeat(part, len(tail), axis=0), np.tile(tail, (len(part), 1)))
+                keep = np.flatnonzero(distances <= self.max_distance)
+                query_index, offset = np.divmod(keep, len(tail))
+                live = alive[tables.delta_end + offset]
+                found_q.append(first + query_index[live])
+                found_rows.append(tables.delta_end + offset[live])
+                found_distances.append(distances[keep][live])
         if not found_q:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty

@@ -159,6 +159,32 @@ class MatchIndex:
             matches.sort(key=lambda m: (m.distance, m.signal_type, m.record_id))
         return results
 
+    def match_values(self, signal_type: str, values: Sequence[str],
+                     pdq_qualities: Sequence[int | None] | None = None) -> list[list[Match]]:
+        """Records matching each hash of one type (nearest first), searched as one batch.
+
+        A PDQ whose quality is given and below ``min_pdq_quality`` matches nothing.
+        Raises ValueError for an unknown type or a malformed value.
+        """
+        values = [_normalised(signal_type, value) for value in values]
+        results: list[list[Match]] = [[] for _ in values]
+        if signal_type in self._exact:
+            table = self._exact[signal_type]
+            return [[Match(r, signal_type, 0) for r in sorted(table.get(v, ()))] for v in values]
+        if signal_type == "pdq":
+            qualities = pdq_qualities or [None] * len(values)
+            usable = [i for i, q in enumerate(qualities) if q is None or q >= self.min_pdq_quality]
+            if usable and len(self.pdq):
+                found = self.pdq.search_batch(pdq_words(values[i] for i in usable))
+                for i, (rows, distances) in zip(usable, found, strict=True):
+                    results[i].extend(self._row_matches("pdq", rows, distances))
+        elif len(self.phash):
+            for i, (rows, distances) in enumerate(self.phash.search_batch(phash_values(values))):
+                results[i].extend(self._row_matches("phash", rows, distances))
+        for matches in results:
+            matches.sort(key=lambda m: (m.distance, m.record_id))
+        return results
+
     def match_file(self, hashes: FileHashes) -> list[Match]:
         """Records whose MD5 or SHA-256 equals the file's."""
         matches = []

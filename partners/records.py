@@ -126,7 +126,10 @@ class RecordIds:
                 below = first[order[np.minimum(middle, len(order) - 1)]] < keys[:, 0]
                 low = np.where(active & below, middle + 1, low)
                 high = np.where(active & ~below, middle, high)
-            for slot, position in zip(wanted.tolist(), low.tolist(), strict=True):
+            # Only ids whose first word is there are walked in Python (new ids are not).
+            starts = order[np.minimum(low, len(order) - 1)]
+            present = (low < len(order)) & (first[starts] == keys[:, 0])
+            for slot, position in zip(wanted[present].tolist(), low[present].tolist(), strict=True):
                 key = words[slot]
                 while position < len(order) and first[order[position]] == key[0]:
                     row = int(order[position])

@@ -21,8 +21,9 @@ def load_index(store: LocalStore, *, phash_distance: int = 8) -> MatchIndex:
         ids, values = by_type[signal.type]
         ids.append(signal.record_id)
         values.append(signal.value)
-    for signal_type, (ids, values) in by_type.items():
-        index.add_many(signal_type, ids, values)
+    with index.pdq.builds_held():  # one build after every type is in, not one per add_many
+        for signal_type, (ids, values) in by_type.items():
+            index.add_many(signal_type, ids, values)
     return index
 
 

@@ -1,0 +1,214 @@
+"""`federation-partner serve` against a live federation: ready only after the first
+verified sync, lookups by hash and by path, withdrawals followed, bad lookups refused."""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from partners.client import FederationClient
+from partners.serve import Matcher, make_server
+from partners.store import LocalStore
+from partners.sync import sync
+from tests.factories import add_partner, case_payload, random_signal, read_feed
+from tests.functional.browser_support import serve_in_thread
+
+DEADLINE = 30.0
+
+
+def call(base: str, method: str, path: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, str, dict]:
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type", ""), json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def lookup(base: str, payload) -> tuple[int, str, dict]:
+    return call(base, "POST", "/v1/lookup", json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+
+def until(predicate, what: str):
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)  # polling with a deadline
+    raise AssertionError(f"not within {DEADLINE} s: {what}")
+
+
+def flipped(hex_value: str, bits: list[int]) -> str:
+    number = int(hex_value, 16)
+    for bit in bits:
+        number ^= 1 << bit
+    return f"{number:0{len(hex_value)}x}"
+
+
+@pytest.fixture
+def service(app, live_server, client, tmp_path):
+    """A lookup server whose sync thread is started by the test (`start()`)."""
+    token = add_partner(app)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    matcher = Matcher(str(tmp_path / "store.db"), (os.path.realpath(uploads),))
+    federation = FederationClient(live_server, token)
+    stop = threading.Event()
+    syncer = threading.Thread(target=matcher.run_sync,
+                              args=(lambda store: sync(federation, store), 0.1, stop), daemon=True)
+    with serve_in_thread(make_server(matcher, "127.0.0.1", 0)) as base:
+        yield {"base": base, "start": syncer.start, "uploads": uploads, "matcher": matcher, "token": token}
+        stop.set()
+        if syncer.is_alive():
+            syncer.join(timeout=DEADLINE)
+    federation.close()
+
+
+@pytest.fixture
+def ready(service, client):
+    """The service after its first sync, with one case of a PDQ and a file's MD5."""
+    upload = service["uploads"] / "clip.mp4"
+    upload.write_bytes(secrets.token_bytes(4096))
+    pdq = random_signal("pdq")
+    md5 = {"type": "md5", "value": hashlib.md5(upload.read_bytes()).hexdigest()}
+    receipt = client.post("/v1/cases", json=case_payload([pdq, md5])).get_json()
+    service.update(pdq=pdq["value"], md5=md5["value"], upload=upload,
+                   credentials={"reference": receipt["reference"], "pin": receipt["pin"]})
+    service["start"]()
+    until(lambda: call(service["base"], "GET", "/readyz")[0] == 200, "ready")
+    return service
+
+
+def test_not_ready_until_the_first_sync_is_verified_and_indexed(service, client):
+    client.post("/v1/cases", json=case_payload([random_signal("pdq")]))
+    base = service["base"]
+    assert call(base, "GET", "/healthz")[:2] == (200, "application/json")
+    status, _, body = call(base, "GET", "/readyz")
+    assert status == 503 and body["ready"] is False
+    status, kind, problem = lookup(base, {"type": "pdq", "value": "0" * 64})
+    assert (status, kind, problem["code"]) == (503, "application/problem+json", "not_ready")
+
+    service["start"]()
+    until(lambda: call(base, "GET", "/readyz")[0] == 200, "ready after the first sync")
+    _, _, body = call(base, "GET", "/readyz")
+    assert body["ready"] is True and body["active"] == 1 and body["checkpoint"] == body["indexed"] >= 1
+    assert body["sync_error"] is None
+
+
+def test_lookups_by_hash_and_path_single_and_batched_follow_withdrawals(ready, client):
+    base = ready["base"]
+    entries = read_feed(client, ready["token"])
+    record = {e["type"]: e["id"] for e in entries}
+    near = flipped(ready["pdq"], [0, 77, 200])
+
+    status, kind, body = lookup(base, {"type": "pdq", "value": near, "quality": 90})
+    assert (status, kind) == (200, "application/json")
+    assert body == {"matches": [{"record_id": record["pdq"], "type": "pdq", "distance": 3}]}
+    assert lookup(base, {"type": "pdq", "value": near, "quality": 20})[2] == {"matches": []}  # featureless upload
+
+    items = [{"type": "pdq", "value": near}, {"type": "md5", "value": ready["md5"].upper()},
+             {"type": "pdq", "value": secrets.token_hex(32)}, {"path": str(ready["upload"])},
+             {"type": "sha256", "value": secrets.token_hex(32)}]
+    status, _, body = lookup(base, {"items": items})
+    assert status == 200
+    assert [[(m["type"], m["distance"]) for m in r["matches"]] for r in body["results"]] == [
+        [("pdq", 3)], [("md5", 0)], [], [("md5", 0)], []]
+    assert body["results"][3]["matches"][0]["record_id"] == record["md5"]
+
+    client.post("/v1/cases/withdraw", json=ready["credentials"])
+    until(lambda: lookup(base, {"items": items[:2]})[2]["results"] == [{"matches": []}] * 2,
+          "the withdrawal applied to the index")
+    assert call(base, "GET", "/readyz")[2]["active"] == 0
+
+
+def test_a_full_batch_is_answered(ready):
+    values = [secrets.token_hex(32) for _ in range(100_000)]
+    values[54_321] = flipped(ready["pdq"], [5])
+    status, _, body = lookup(ready["base"], {"items": [{"type": "pdq", "value": v} for v in values]})
+    assert status == 200 and len(body["results"]) == 100_000
+    assert [i for i, r in enumerate(body["results"]) if r["matches"]] == [54_321]
+
+
+@pytest.mark.parametrize("payload, status, code", [
+    ({"type": "pdq", "value": "f" * 63}, 422, "malformed_hash"),
+    ({"type": "pdq", "value": "g" * 64}, 422, "malformed_hash"),
+    ({"type": "pdq", "value": 12345}, 422, "malformed_hash"),
+    ({"type": "md5", "value": "0" * 64}, 422, "malformed_hash"),
+    ({"type": "sha1", "value": "0" * 40}, 422, "unknown_type"),
+    ({"value": "0" * 64}, 422, "unknown_type"),
+    ({"type": "pdq", "value": "0" * 64, "quality": "high"}, 422, "malformed_quality"),
+    ({"items": []}, 422, "empty_batch"),
+    ({"items": "pdq"}, 422, "malformed_request"),
+    ({"items": [{"type": "md5", "value": "0" * 32}] * 100_001}, 413, "batch_too_large"),
+    ({"items": [{"type": "md5", "value": "0" * 32}, {"type": "md5", "value": "xyz"}]}, 422, "malformed_hash"),
+    (["pdq", "0" * 64], 422, "malformed_request"),
+    ({"path": "/etc/passwd"}, 403, "path_not_allowed"),
+    ({"path": "relative/file.jpg"}, 422, "malformed_path"),
+    ({"path": ""}, 422, "malformed_path"),
+])
+def test_bad_lookups_are_refused_with_a_problem(ready, payload, status, code):
+    got_status, kind, problem = lookup(ready["base"], payload)
+    assert (got_status, kind, problem["code"], problem["status"]) == (status, "application/problem+json", code, status)
+    if "items" in payload and code == "malformed_hash":
+        assert problem["detail"].startswith("item 1:")
+
+
+def test_paths_that_leave_the_allowed_folder_are_refused(ready, tmp_path):
+    base, uploads = ready["base"], ready["uploads"]
+    outside = tmp_path / "private.jpg"
+    outside.write_bytes(b"not for the matcher")
+    (uploads / "link.jpg").symlink_to(outside)
+    for path in (str(outside), str(uploads / "link.jpg"), str(uploads / ".." / "private.jpg"),
+                 str(uploads) + "-sibling/x.jpg"):
+        status, _, problem = lookup(base, {"path": path})
+        assert (status, problem["code"]) == (403, "path_not_allowed"), path
+    status, _, problem = lookup(base, {"path": str(uploads / "missing.jpg")})
+    assert (status, problem["code"]) == (422, "not_a_file")
+    status, _, problem = lookup(base, {"path": str(uploads)})
+    assert (status, problem["code"]) == (422, "not_a_file")
+
+
+def test_malformed_bodies_and_unknown_routes(ready):
+    base = ready["base"]
+    assert call(base, "POST", "/v1/lookup", b"{not json")[0:1] + (call(base, "POST", "/v1/lookup", b"{")[2]["code"],) \
+        == (400, "malformed_json")
+    status, _, problem = call(base, "POST", "/v1/lookup", b"x" * 16, {"Content-Length": str(17 * 1024 * 1024)})
+    assert (status, problem["code"]) == (413, "body_too_large")
+    assert call(base, "GET", "/v1/lookup?value=" + "0" * 64)[2]["code"] == "not_found"  # never by URL
+    assert call(base, "POST", "/nope", b"{}")[2]["code"] == "not_found"
+
+
+def test_the_cli_serves_a_synced_store_on_loopback(app, live_server, client, tmp_path):
+    token = add_partner(app)
+    client.post("/v1/cases", json=case_payload([random_signal("pdq")]))
+    store = tmp_path / "store.db"
+    federation = FederationClient(live_server, token)
+    with LocalStore(store) as local:
+        sync(federation, local)
+    federation.close()
+    env = {**os.environ, "FEDERATION_PARTNER_STORE": str(store), "PYTHONPATH": str(Path(__file__).parents[2])}
+    process = subprocess.Popen([sys.executable, "-m", "partners.cli", "serve", "--no-sync", "--port", "0"],
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stderr.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        base = line.split()[2]
+        until(lambda: call(base, "GET", "/readyz")[0] == 200, "the CLI server ready")
+        assert call(base, "GET", "/readyz")[2]["active"] == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=DEADLINE)
+        process.stderr.close()
