@@ -574,8 +574,8 @@ class PDQIndex(_TombstonedRows):
             return empty, empty, empty
         # A true match is usually found through several chunks: keep it once.
         pairs = np.concatenate(found_q) * (1 << 40) + np.concatenate(found_rows)
-        pairs, first = np.unique(pairs, return_index=True)
-        return pairs >> 40, pairs & ((1 << 40) - 1), np.concatenate(found_distances)[first]
+        pairs, firsts = np.unique(pairs, return_index=True)
+        return pairs >> 40, pairs & ((1 << 40) - 1), np.concatenate(found_distances)[firsts]
 
 
 def _distances(stored: np.ndarray, queries: np.ndarray) -> np.ndarray:

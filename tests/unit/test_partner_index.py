@@ -336,3 +336,125 @@ def test_batched_photo_matching_equals_one_by_one():
     batched = index.match_photos(uploads)
     assert batched == [index.match_photo(u) for u in uploads]
     assert [len(m) for m in batched] == [1, 1, 1, 0]
+
+
+# ---- building in the background ------------------------------------------------------
+
+def test_searches_go_on_while_a_full_rebuild_is_built():
+    rng = np.random.default_rng(30)
+    stored = random_words(rng, 300_000)
+    index = PDQIndex.from_words(stored)
+    queries = np.array([flip_bits(stored[r], [1, 90, 180]) for r in (0, 123_456, 299_999)])
+    before = index._tables
+    index.rebuild_in_background()
+    during = 0
+    while index._tables is before:  # bounded by the build: it swaps in when done
+        results = index.search_batch(queries)
+        assert [r.tolist() for r, _ in results] == [[0], [123_456], [299_999]]
+        during += index._tables is before
+    assert during >= 1, "no search finished while the rebuild was being built"
+    assert index.wait(timeout=60) and index.build_error is None
+    assert index.main_count == 300_000 and index.builds["full"] == 2
+
+
+def test_changes_are_seen_by_the_next_search_whatever_is_being_built():
+    rng = np.random.default_rng(31)
+    centres = random_words(rng, 30)
+    index = PDQIndex(min_merge=1_500, tail_rows=200)  # background builds, often
+    stored = np.zeros((0, 4), dtype=np.uint64)
+    alive = np.zeros(0, dtype=bool)
+    for _step in range(40):
+        batch = np.array([flip_bits(centres[int(rng.integers(30))],
+                                    rng.choice(256, int(rng.integers(0, 30)), replace=False))
+                          for _ in range(int(rng.integers(50, 400)))])
+        index.add(batch)
+        stored = np.concatenate([stored, batch])
+        alive = np.concatenate([alive, np.ones(len(batch), dtype=bool)])
+        victims = rng.choice(len(stored), 60, replace=False)
+        index.remove(victims)
+        alive[victims] = False
+        for query, result in zip(centres[:6], index.search_batch(centres[:6]), strict=True):
+            assert as_lists(result) == brute_force(stored, alive, query)
+    assert index.wait(timeout=60) and index.build_error is None
+    assert index.builds["full"] >= 2 and index.builds["delta"] >= 2
+
+
+# ---- MatchIndex at scale: record ids in numpy, one writer and many readers -------------
+
+def federation_ids(rng: np.random.Generator, count: int) -> list[str]:
+    import base64
+
+    raw = rng.integers(0, 256, size=(count, 16), dtype=np.uint8).tobytes()
+    return ["r_" + base64.urlsafe_b64encode(raw[i:i + 16]).rstrip(b"=").decode() for i in range(0, 16 * count, 16)]
+
+
+def test_match_index_holds_record_ids_within_128_bytes_per_hash():
+    rng = np.random.default_rng(40)
+    count = 300_000
+    ids = federation_ids(rng, count)
+    stored = random_words(rng, count)
+    index = MatchIndex()
+    index.add_many("pdq", ids, words_to_hex(stored))
+    assert index.pdq.wait(timeout=120)
+    held = index.pdq.nbytes + index._row_records["pdq"].nbytes
+    assert held / count <= MAX_BYTES_PER_HASH
+    for row in (0, 4_242, count - 1):
+        near = words_to_hex(flip_bits(stored[row], [3, 33, 133])[None])[0]
+        assert index.match_photo(PhotoHashes(near, 100, "0" * 16)) == [Match(ids[row], "pdq", 3)]
+    assert ids[7] in index and index.remove(ids[7]) and ids[7] not in index
+    assert index.remove_many([ids[8], ids[9], "r_unknown"]) == 2 and len(index) == count - 3
+
+
+def test_other_id_formats_still_work_beside_the_compact_ones():
+    index = MatchIndex()
+    odd = ["r_1", "abc", "r_" + "A" * 21 + "B", "r_" + "é" * 22]  # the last two: 24 chars, not compact
+    compact = "r_" + "A" * 21 + "Q"
+    values = [words_to_hex(random_words(np.random.default_rng(i), 1))[0] for i in range(5)]
+    index.add_many("pdq", [*odd, compact], values)
+    for record_id, value in zip([*odd, compact], values, strict=True):
+        assert index.match_photo(PhotoHashes(value, 100, "0" * 16)) == [Match(record_id, "pdq", 0)]
+    index.add("r_1", "pdq", values[4])  # re-adding an id moves it
+    assert {m.record_id for m in index.match_photo(PhotoHashes(values[4], 100, "0" * 16))} == {"r_1", compact}
+    assert index.match_photo(PhotoHashes(values[0], 100, "0" * 16)) == []
+
+
+def test_one_writer_and_many_readers_at_once():
+    import threading
+
+    rng = np.random.default_rng(41)
+    ids = federation_ids(rng, 60_000)
+    stored = random_words(rng, 60_000)
+    index = MatchIndex()
+    index.pdq.min_merge = 5_000  # background rebuilds while the readers read
+    index.add_many("pdq", ids[:20_000], words_to_hex(stored[:20_000]))
+    known = set(ids)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        queries = [PhotoHashes(h, 100, "0" * 16) for h in words_to_hex(stored[::997])]
+        try:
+            while not stop.is_set():
+                for matches in index.match_photos(queries):
+                    assert all(m.record_id in known for m in matches)
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for first in range(20_000, 60_000, 2_000):
+            index.add_many("pdq", ids[first:first + 2_000], words_to_hex(stored[first:first + 2_000]))
+            index.remove_many(ids[first - 20_000:first - 19_000])
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert not errors, errors
+    assert index.pdq.wait(timeout=120) and index.pdq.build_error is None
+    removed = {i for first in range(20_000, 60_000, 2_000) for i in range(first - 20_000, first - 19_000)}
+    assert len(index) == 60_000 - len(removed)
+    for row in (0, 1_500, 25_000, 59_999):
+        found = index.match_photo(PhotoHashes(words_to_hex(stored[row][None])[0], 100, "0" * 16))
+        assert found == ([] if row in removed else [Match(ids[row], "pdq", 0)])
