@@ -418,6 +418,8 @@ def bench_latency(count: int, query_count: int, seed: int, rate: int, faiss_quer
     index = records = None
     gc.collect()
 
+    if not faiss_queries:
+        return
     try:
         import faiss
     except ImportError:

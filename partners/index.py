@@ -448,7 +448,9 @@ class PDQIndex(_TombstonedRows):
             self._builder.start()
 
     def _build_in_background(self) -> None:
-        _lower_this_threads_priority()
+        # Not at a lower CPU priority: a niced builder holding the GIL for a few
+        # milliseconds of Python is then descheduled on a busy machine, and every search
+        # waits for it (priority inversion through the GIL: a 63 s stall, measured).
         try:
             with self._build_lock:
                 self._run_work()
@@ -622,14 +624,6 @@ def _keep_large_arrays_out_of_the_heap() -> None:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):  # not glibc: its allocator's own policy applies
-        pass
-
-
-def _lower_this_threads_priority() -> None:
-    """Let searches win the CPU over a background build (Linux: nice applies per thread)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):  # not Linux, or not allowed: builds at normal priority
         pass
 
 
