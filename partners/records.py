@@ -133,7 +133,7 @@ class RecordIds:
                 key = words[slot]
                 while position < len(order) and first[order[position]] == key[0]:
                     row = int(order[position])
-                    if self._words[row, 1] == key[1]:
+                    if self._words[row, 1] == key[1] and row not in self._other:
                         found[slot].append(row)
                     position += 1
         tail_start = len(order)
@@ -145,6 +145,8 @@ class RecordIds:
                 for index, key in zip(wanted.tolist(), keys, strict=True):
                     slots[(int(key[0]), int(key[1]))].append(index)
                 for hit in hits.tolist():
+                    if tail_start + hit in self._other:  # held as text; its words are zeros
+                        continue
                     pair = (int(tail[hit, 0]), int(tail[hit, 1]))
                     for slot in slots.get(pair, ()):
                         found[slot].append(tail_start + hit)

@@ -458,3 +458,25 @@ def test_one_writer_and_many_readers_at_once():
     for row in (0, 1_500, 25_000, 59_999):
         found = index.match_photo(PhotoHashes(words_to_hex(stored[row][None])[0], 100, "0" * 16))
         assert found == ([] if row in removed else [Match(ids[row], "pdq", 0)])
+
+
+def test_record_ids_find_every_row_of_an_id_sorted_or_not():
+    from partners.records import RecordIds
+
+    rng = np.random.default_rng(42)
+    ids = federation_ids(rng, 9_000)
+    records = RecordIds()
+    records.append(ids[:8_000])  # sorted (past 4096 unsorted rows)
+    records.append([ids[5], "r_1", ids[8_500]])  # rows 8000-8002: the unsorted tail
+    records.append(ids[8_000:])
+    assert len(records._order) == 8_000
+    assert records.rows_of([ids[5], "r_1", ids[8_500], ids[7_999], "r_" + "A" * 22]) == [
+        [5, 8_000], [8_001], [8_002, 8_503], [7_999], []]
+    assert records.ids_of([5, 8_000, 8_001, 8_502]) == [ids[5], ids[5], "r_1", ids[8_499]]
+    index = MatchIndex()
+    values = words_to_hex(random_words(rng, 2))
+    index.add(ids[0], "pdq", values[0])
+    index.add(ids[0], "pdq", values[1])  # the same compact id again: replaces
+    assert index.match_photo(PhotoHashes(values[0], 100, "0" * 16)) == []
+    assert index.match_photo(PhotoHashes(values[1], 100, "0" * 16)) == [Match(ids[0], "pdq", 0)]
+    assert len(index) == 1
