@@ -22,8 +22,8 @@ import numpy as np
 import pdqhash
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from partners import pdq as kit_pdq
 from federation.rules import BIT_BALANCE, MIN_PDQ_QUALITY
+from partners import pdq as kit_pdq
 
 
 def corpus_images() -> list[Image.Image]:

@@ -29,4 +29,4 @@ def lookup(client: FederationClient, record_ids: Iterable[str]) -> dict[str, dic
 
 def disputed(standing: dict[str, Any] | None) -> bool:
     """Disputed by a platform and confirmed by none: what `--hide-disputed` leaves out."""
-    return bool(standing) and standing["disputed"] > 0 and standing["confirmed"] == 0
+    return standing is not None and standing["disputed"] > 0 and standing["confirmed"] == 0

@@ -79,6 +79,11 @@ def _moved_bits(value: str, moves: int) -> str:
     return f"{bits:064x}"
 
 
+def stopncii_headers(operator, partner: str) -> dict:
+    keys = dict(line.split(": ", 1) for line in operator("partners", "stopncii-keys", partner).output.splitlines()[1:])
+    return {name: keys[name] for name in ("x-functions-key", "Ocp-Apim-Subscription-Key")}
+
+
 def last_entry(client, token) -> dict:
     return read_feed(client, token)[-1]
 
@@ -142,9 +147,7 @@ def test_disputes_through_stopncii_submit_feedback_count_too(app, client, engine
     signal = random_signal()
     report(client, [signal])
     dispute(client, platforms[0], signal)
-    keys = dict(line.split(": ", 1) for line in
-                operator("partners", "stopncii-keys", "platform-1").output.splitlines()[1:])
-    headers = {"x-functions-key": keys["x-functions-key"], "Ocp-Apim-Subscription-Key": keys["Ocp-Apim-Subscription-Key"]}
+    headers = stopncii_headers(operator, "platform-1")
     response = client.post("/stopncii/v1/SubmitFeedback", headers=headers, json={"count": 2, "hashFeedbacks": [
         {"hashValue": signal["value"], "feedbackValue": "Unknown", "tags": ["reviewed"]},
         {"hashValue": signal["value"], "feedbackValue": "NotBlocked"}]})
@@ -227,9 +230,7 @@ def test_deny_refuses_at_every_entrance_and_takes_an_active_hash_out(client, eng
         assert refused.status_code == 422 and refused.get_json()["code"] == "denied_signal", body
         refused = client.post("/v1/signals", headers=bearer(platforms[0]), json={"signals": body})
         assert refused.status_code == 422 and refused.get_json()["code"] == "denied_signal", body
-    keys = dict(line.split(": ", 1) for line in
-                operator("partners", "stopncii-keys", "platform-0").output.splitlines()[1:])
-    headers = {"x-functions-key": keys["x-functions-key"], "Ocp-Apim-Subscription-Key": keys["Ocp-Apim-Subscription-Key"]}
+    headers = stopncii_headers(operator, "platform-0")
     refused = client.post("/stopncii/v1/SubmitHashes", headers=headers, json={"count": 1, "hashRecords": [
         {"signalType": "VideoMD5", "hashValue": md5["value"], "CSPFeedbacks": []}]})
     assert refused.status_code == 422 and refused.get_json()["code"] == "denied_signal"
