@@ -436,3 +436,19 @@ def test_two_disputes_at_the_same_moment_still_withhold(app, live_server, engine
         for thread in threads:
             thread.join(timeout=60)
     assert [withheld(engine, s) for s in signals] == ["disputed"] * len(signals)
+
+
+@pytest.mark.browser
+def test_the_status_page_says_part_is_paused_in_kind_words_naming_no_platform(portal, client, app):
+    from playwright.sync_api import expect
+
+    signal = random_signal()
+    receipt = client.post("/v1/cases", json=case_payload([signal, random_signal("md5")])).get_json()
+    tokens = [add_partner(app, f"reviewer-{n}", display_name=f"Reviewer {n}") for n in range(2)]
+    for token in tokens:
+        dispute(client, token, signal)
+    portal.credentials("/status", receipt["reference"], receipt["pin"])
+    outcome = portal.page.locator("#outcome")
+    expect(portal.page.locator("#checks")).to_contain_text("taking a careful look at part of your report (1 of")
+    expect(outcome).not_to_contain_text("Reviewer")
+    expect(outcome).not_to_contain_text("keep it up")
