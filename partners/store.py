@@ -55,6 +55,13 @@ _INDEX = "CREATE INDEX IF NOT EXISTS signals_key ON signals (key)"
 _SAME_VALUE = "key = ? AND type = ? AND value = ?"
 
 
+def _withheld(entry: dict[str, Any]) -> int:
+    """1 for a `delete` with a `reason` (quarantine, deny list): the federation withheld
+    the hash, nobody withdrew it, so there is no `deleted` to report back (recorded as
+    reported already)."""
+    return int(entry.get("reason") is not None)
+
+
 class StoreError(Exception):
     """The file cannot be used as a store: damaged, not a store, or from a newer kit."""
 
@@ -208,10 +215,11 @@ class LocalStore:
             if entry["op"] == "add":
                 adds.append((entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), signal_key(value)))
             else:
-                deletes.append((entry["seq"], entry["id"], entry["type"], value, now, signal_key(value)))
+                deletes.append((entry["seq"], entry["id"], entry["type"], value, now, signal_key(value),
+                                _withheld(entry)))
         self._db.executemany("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?)", adds)
-        self._db.executemany("INSERT INTO deletes (seq, record_id, type, value, applied_at, key)"
-                             " VALUES (?, ?, ?, ?, ?, ?)", deletes)
+        self._db.executemany("INSERT INTO deletes (seq, record_id, type, value, applied_at, key, reported)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)", deletes)
 
     def _apply_indexed(self, entries: list[dict[str, Any]], now: str) -> None:
         """In order: an add replaces the row of its value, a delete removes it."""
@@ -227,8 +235,9 @@ class LocalStore:
                            (entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), key))
                 change += 1
             else:
-                db.execute("INSERT OR IGNORE INTO deletes (seq, record_id, type, value, applied_at, key)"
-                           " VALUES (?, ?, ?, ?, ?, ?)", (entry["seq"], entry["id"], entry["type"], value, now, key))
+                db.execute("INSERT OR IGNORE INTO deletes (seq, record_id, type, value, applied_at, key, reported)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (entry["seq"], entry["id"], entry["type"], value, now, key, _withheld(entry)))
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'active'", (change,))
 
     def finish_bulk(self) -> None:
