@@ -183,8 +183,9 @@ def test_paths_that_leave_the_allowed_folder_are_refused(ready, tmp_path):
 
 def test_malformed_bodies_and_unknown_routes(ready):
     base = ready["base"]
-    assert call(base, "POST", "/v1/lookup", b"{not json")[0:1] + (call(base, "POST", "/v1/lookup", b"{")[2]["code"],) \
-        == (400, "malformed_json")
+    for body in (b"{not json", b"{", b"\xff\xfe"):
+        status, kind, problem = call(base, "POST", "/v1/lookup", body)
+        assert (status, kind, problem["code"]) == (400, "application/problem+json", "malformed_json")
     status, _, problem = call(base, "POST", "/v1/lookup", b"x" * 16, {"Content-Length": str(17 * 1024 * 1024)})
     assert (status, problem["code"]) == (413, "body_too_large")
     assert call(base, "GET", "/v1/lookup?value=" + "0" * 64)[2]["code"] == "not_found"  # never by URL
