@@ -280,6 +280,9 @@ class SigningKey(Base):
     not_before: Mapped[timestamp]
     not_after: Mapped[timestamp | None]
     created_at: Mapped[created_timestamp]
+    # Set when revoked: the last feed entry it signed (published in the JWKS as last_seq;
+    # verifiers refuse anything it signs after that seq, see federation/crypto/keys.py).
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class FeedEntry(Base):
@@ -447,7 +450,9 @@ class Referral(Base):
 
     id: Mapped[int_pk]
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    code_digest: Mapped[digest] = mapped_column(unique=True)
+    # Emptied by `federation maintenance` once the code can no longer be used (expired or
+    # spent): the row stays for the organisation's counts, the code's digest does not.
+    code_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     caseworker_id: Mapped[int | None] = mapped_column(ForeignKey("caseworkers.id", ondelete="SET NULL"))
     created_at: Mapped[created_timestamp]

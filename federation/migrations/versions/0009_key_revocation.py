@@ -1,0 +1,26 @@
+"""signing_keys.last_seq: for a revoked key, the last feed entry it signed (published in
+the JWKS; verifiers refuse what it signs after that seq)
+
+Revision ID: 0009_key_revocation
+Revises: 0008_maintenance
+Create Date: 2026-12-03
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0009_key_revocation'
+down_revision = '0008_maintenance'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('signing_keys') as batch:
+        batch.add_column(sa.Column('last_seq', sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('signing_keys') as batch:
+        batch.drop_column('last_seq')
