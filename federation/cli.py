@@ -51,9 +51,16 @@ def db_group() -> None:
 @click.pass_obj
 def db_upgrade(app, revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
+    from alembic.util import CommandError
+
     from federation.migrate import upgrade
 
-    upgrade(app.config["DATABASE_URL"], revision)
+    try:
+        upgrade(app.config["DATABASE_URL"], revision)
+    except CommandError as error:  # e.g. a backup from a newer release, restored under this one
+        raise click.ClickException(
+            f"cannot upgrade the database: {error} (a revision this release does not know comes "
+            "from a newer release: run that release, see docs/operations.md)") from None
     click.echo(f"database at {revision}")
 
 
