@@ -18,6 +18,7 @@ from federation.log_redaction import redact_referral_links
 from federation.metrics import init_metrics
 from federation.portal import init_portal, render_error
 from federation.services import init_services
+from federation.transparency_page import init_transparency_page
 from federation.web import init_security_headers
 
 
@@ -39,5 +40,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_portal(app)
     init_security_headers(app)
     init_metrics(app)
+    init_transparency_page(app)
     register_error_handlers(app, html_handler=render_error)
     return app
