@@ -145,3 +145,18 @@ def test_two_gunicorn_workers_add_up(app, test_config, tmp_path, clean_database)
 
 def _worker_files(directory: Path) -> set[str]:
     return {path.stem.rsplit("_", 1)[-1] for path in directory.glob("counter_*.db")}
+
+
+def test_the_dashboard_reads_metrics_we_serve(metrics_app, clean_database):
+    """Every metric the Grafana dashboard (docs/) queries is one /metrics declares."""
+    import json
+
+    dashboard = json.loads((Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"federation_[a-z_]+", target["expr"])}
+    client = metrics_app.test_client()
+    client.get("/healthz")
+    text = client.get("/metrics", headers=bearer(TOKEN)).get_data(as_text=True)
+    declared = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    served = declared | {f"{name}_{suffix}" for name in declared for suffix in ("total", "bucket", "count", "sum")}
+    assert queried and queried <= served, queried - served
