@@ -37,8 +37,9 @@ access_log_format = '"%(r)s" %(s)s %(b)s %(M)sms'
 # /metrics (federation/metrics.py): each worker counts into files here, and a scrape adds
 # them up. Set before the workers fork (they inherit it) and before any of them imports
 # prometheus_client; a fresh directory per start, so counts begin at zero with the service.
+_made_metrics_dir = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="federation-metrics-")
+    _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="federation-metrics-")
 
 
 def child_exit(server, worker):
@@ -46,3 +47,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """gunicorn stops: remove the metrics directory we made (not one the operator gave)."""
+    if _made_metrics_dir:
+        import shutil
+
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)

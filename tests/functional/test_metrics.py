@@ -115,32 +115,42 @@ def raw_get(served, path: str, headers: dict | None = None) -> tuple[int, str]:
         conn.close()
 
 
-def test_two_gunicorn_workers_add_up(app, test_config, tmp_path, clean_database):
+def test_two_gunicorn_workers_add_up(app, test_config, tmp_path, clean_database, monkeypatch):
     token = add_partner(app, name="acme", scopes="feed:read")
-    multiproc = tmp_path / "metrics"
-    multiproc.mkdir()
+    # No PROMETHEUS_MULTIPROC_DIR: federation/gunicorn_conf.py makes one (under TMPDIR).
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     env = {"FEDERATION_FRONT": "none", "FEDERATION_WORKERS": "2", "FEDERATION_METRICS_TOKEN": TOKEN,
-           "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+           "TMPDIR": str(scratch)}
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     with serve(tmp_path, test_config, env=env) as served:
-        assert raw_get(served, "/metrics")[0] == 401  # not without the token, whichever worker answers
-        healthz = {"route": "/healthz", "method": "GET", "status": "200"}
-        baseline = value(parse(raw_get(served, "/metrics", bearer(TOKEN))[1]), "federation_http_requests_total",
-                         **healthz)
-        sent = 0
-        deadline = time.monotonic() + 120
-        # Each request on its own connection, so both workers take some; until both have.
-        while sent < 40 or len(_worker_files(multiproc)) < 2:
-            assert time.monotonic() < deadline and sent < 2000, "one worker took every connection"
-            assert raw_get(served, "/healthz")[0] == 200
-            sent += 1
-        assert raw_get(served, "/v1/feed?after=0", bearer(token))[0] == 200
-        for _ in range(8):  # any worker may answer a scrape: each must see the sum of both
-            status, text = raw_get(served, "/metrics", bearer(TOKEN))
-            assert status == 200
-            samples = parse(text)
-            assert value(samples, "federation_http_requests_total", **healthz) == baseline + sent
-            assert value(samples, "federation_partner_checkpoint_seq", platform="acme") == 0
-            assert value(samples, "federation_partner_lag_entries", platform="acme") == 0
+        [multiproc] = scratch.glob("federation-metrics-*")
+        _scrape_both_workers(served, multiproc, token)
+    assert not multiproc.exists()  # removed when gunicorn stopped
+
+
+def _scrape_both_workers(served, multiproc: Path, token: str) -> None:
+    assert raw_get(served, "/metrics")[0] == 401  # not without the token, whichever worker answers
+    healthz = {"route": "/healthz", "method": "GET", "status": "200"}
+    baseline = value(parse(raw_get(served, "/metrics", bearer(TOKEN))[1]), "federation_http_requests_total",
+                     **healthz)
+    sent = 0
+    deadline = time.monotonic() + 120
+    # Each request on its own connection, so both workers take some; until both have.
+    while sent < 40 or len(_worker_files(multiproc)) < 2:
+        assert time.monotonic() < deadline and sent < 2000, "one worker took every connection"
+        assert raw_get(served, "/healthz")[0] == 200
+        sent += 1
+    assert raw_get(served, "/v1/feed?after=0", bearer(token))[0] == 200
+    for _ in range(8):  # any worker may answer a scrape: each must see the sum of both
+        status, text = raw_get(served, "/metrics", bearer(TOKEN))
+        assert status == 200
+        samples = parse(text)
+        assert value(samples, "federation_http_requests_total", **healthz) == baseline + sent
+        assert value(samples, "federation_partner_checkpoint_seq", platform="acme") == 0
+        assert value(samples, "federation_partner_lag_entries", platform="acme") == 0
+
+
 
 
 def _worker_files(directory: Path) -> set[str]:
