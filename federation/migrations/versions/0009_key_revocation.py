@@ -22,5 +22,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('signing_keys') as batch:
-        batch.drop_column('last_seq')
+    # Not in batch mode: on SQLite that copies the table, and dropping the old one fails
+    # while feed entries point at it. SQLite drops a plain column itself since 3.35.
+    op.drop_column('signing_keys', 'last_seq')
