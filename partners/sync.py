@@ -14,7 +14,8 @@ federation publishes then (trust on first use) and says so. After that, an entry
 by a key that is published but not pinned stops the sync until an operator runs
 `federation-partner trust KID` (after checking the kid with the federation out of band),
 unless the sync was started with `trust_new_keys=True`. A key the federation never
-published, a revoked key or a bad signature always stops the sync, naming the seq.
+published, a bad signature, or a revoked key's signature on an entry after its `last_seq`
+(docs/feed.md, "A revoked key") always stops the sync, naming the seq.
 """
 from __future__ import annotations
 
