@@ -11,7 +11,8 @@ stand behind it.
 
 Months are calendar months in UTC, by our own clock: a case counts in the month it was
 created, a withdrawal in the month it happened, feedback in the month we received it. A
-future month is refused; the current month is published as it stands, marked incomplete.
+future month is refused (404 `month_in_future`); the current month is published as it
+stands, marked incomplete.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from federation.errors import InvalidInput
+from federation.errors import InvalidInput, NotFound
 from federation.models import (
     Case,
     CaseSignal,
@@ -42,7 +43,10 @@ SIGNAL_TYPES = ("pdq", "phash", "md5", "sha256")
 MATCH_VERDICTS = (Verdict.MATCH_PENDING_REVIEW, Verdict.BLOCKED, Verdict.NOT_BLOCKED)
 
 
-class MonthInFuture(InvalidInput):
+class MonthInFuture(NotFound):
+    """No report exists yet for a month that has not begun (404: a well-formed request
+    for something that is not there)."""
+
     code = "month_in_future"
     title = "That month has not begun"
 

@@ -20,7 +20,7 @@ def _count() -> fields.Integer:
 
 
 class TransparencyQuery(Schema):
-    month = fields.String(validate=validate.Regexp(r"^[0-9]{4}-[0-9]{2}$"), metadata={
+    month = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"), metadata={
         "description": "YYYY-MM (UTC); without it, the last 12 months"})
 
 
@@ -55,7 +55,7 @@ class TransparencySchema(Schema):
 class Transparency(MethodView):
     @blp.arguments(TransparencyQuery(), location="query")
     @blp.response(200, TransparencySchema())
-    @blp.alt_response(422, description="Not a month, or a month that has not begun (month_in_future)")
+    @blp.alt_response(404, description="A month that has not begun (month_in_future)")
     def get(self, query):
         """Counts by month; small counts suppressed so that no case can be recognised."""
         if "month" in query:
