@@ -78,9 +78,11 @@ def count_receipt(kind: str) -> None:
 
 
 def init_metrics(app: Flask) -> None:
-    """Count every request, and serve /metrics (when FEDERATION_METRICS_TOKEN is set)."""
-    app.before_request(_start)
-    app.after_request(_count)
+    """Serve /metrics, and count every request, when FEDERATION_METRICS_TOKEN is set
+    (without it /metrics answers 404 and nothing is counted: no cost per request)."""
+    if app.config.get("METRICS_TOKEN"):
+        app.before_request(_start)
+        app.after_request(_count)
     app.register_blueprint(bp)
 
 
