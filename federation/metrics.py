@@ -147,7 +147,7 @@ class _StateCollector:
     def collect(self) -> Any:
         from prometheus_client.core import GaugeMetricFamily
 
-        from federation.models import Case, FeedbackEvent, FeedHead, Partner
+        from federation.models import Case, FeedbackEvent, FeedHead, Partner, Signal
 
         session = self._session
         head = session.scalar(select(FeedHead.last_seq).where(FeedHead.id == 1)) or 0
@@ -160,6 +160,12 @@ class _StateCollector:
         yield cases
         held = session.scalar(select(func.count()).select_from(Case).where(Case.held_at.is_not(None)))
         yield GaugeMetricFamily("federation_cases_held", "Reports held back by the feed's budget", value=held or 0)
+        withheld = GaugeMetricFamily("federation_signals_withheld", "Signals kept out of the feed now, by "
+                                     "why: disputed, flood (both waiting for review), denied", labels=["reason"])
+        for reason, count in session.execute(select(Signal.withheld, func.count()).where(
+                Signal.withheld.is_not(None)).group_by(Signal.withheld)):
+            withheld.add_metric([str(reason)], count)
+        yield withheld
         feedback = GaugeMetricFamily("federation_feedback_events", "Feedback platforms sent, by verdict",
                                      labels=["verdict"])
         for verdict, count in session.execute(

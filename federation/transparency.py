@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from federation.errors import InvalidInput, NotFound
 from federation.models import (
+    AuditEvent,
     Case,
     CaseSignal,
     CaseSource,
@@ -34,6 +35,7 @@ from federation.models import (
     Partner,
     Signal,
     Verdict,
+    Withheld,
     utcnow,
 )
 
@@ -41,6 +43,7 @@ SUPPRESS_BELOW = 10
 SIGNAL_TYPES = ("pdq", "phash", "md5", "sha256")
 # A platform "matched" when it found an upload, whatever it then decided about it.
 MATCH_VERDICTS = (Verdict.MATCH_PENDING_REVIEW, Verdict.BLOCKED, Verdict.NOT_BLOCKED)
+IN_REVIEW = (Withheld.DISPUTED, Withheld.FLOOD)
 
 
 class MonthInFuture(NotFound):
@@ -68,7 +71,7 @@ class Month:
     withdrawals: int | None
     platforms: list[PlatformMonth]
     median_hours_withdrawal_to_deleted: float | None
-    quarantines: int | None = None  # issue 13 adds quarantines: see `_quarantines`
+    quarantines: int | None = None  # signals withheld for review (disputed, flood)
     suppressed_below: int = SUPPRESS_BELOW
 
 
@@ -118,6 +121,7 @@ def month_report(session: Session, first: dt.date, *, now: dt.datetime | None = 
         platforms.append(PlatformMonth(display_name, suppress(sum(mine.get(v, 0) for v in MATCH_VERDICTS)),
                                        suppress(mine.get(Verdict.BLOCKED, 0))))
     hours = _withdrawal_to_deleted_hours(session, start, end)
+    quarantines = _quarantines(session, start, end)
     session.rollback()  # end the read
     return Month(
         month=f"{first:%Y-%m}", complete=now >= end,
@@ -127,7 +131,7 @@ def month_report(session: Session, first: dt.date, *, now: dt.datetime | None = 
         withdrawals=suppress(withdrawals), platforms=platforms,
         median_hours_withdrawal_to_deleted=round(statistics.median(hours), 1) if len(hours) >= SUPPRESS_BELOW
         else None,
-        quarantines=_quarantines(session, start, end))
+        quarantines=quarantines)
 
 
 def suppress(count: int) -> int | None:
@@ -161,6 +165,14 @@ def _withdrawal_to_deleted_hours(session: Session, start: dt.datetime, end: dt.d
 
 
 def _quarantines(session: Session, start: dt.datetime, end: dt.datetime) -> int | None:
-    """Hook for issue 13: None (not published) until quarantines are recorded; then count
-    the month's quarantines here and return `suppress(count)`."""
-    return None
+    """Signals withheld for review in the month (disputed or flooding: docs/list-hygiene.md),
+    from the audit log, which keeps each withholding even after a review restores it. The
+    deny list is not counted: it is the operator's, not a quarantine."""
+    details = session.scalars(select(AuditEvent.detail).where(
+        AuditEvent.event == "signals_withheld", AuditEvent.at >= start, AuditEvent.at < end)).all()
+    total = 0
+    for detail in details:
+        fields = dict(part.split("=", 1) for part in (detail or "").split() if "=" in part)
+        if fields.get("reason") in IN_REVIEW and fields.get("signals", "").isdigit():
+            total += int(fields["signals"])
+    return suppress(total)

@@ -170,3 +170,24 @@ def test_the_dashboard_reads_metrics_we_serve(metrics_app, clean_database):
     declared = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
     served = declared | {f"{name}_{suffix}" for name in declared for suffix in ("total", "bucket", "count", "sum")}
     assert queried and queried <= served, queried - served
+
+
+def test_signals_withheld_by_reason(metrics_app, clean_database):
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from federation import list_trust
+    from federation.db import write_transaction
+    from federation.models import Signal, Withheld
+    from federation.services import services
+
+    client = metrics_app.test_client()
+    client.post("/v1/cases", json=case_payload([random_signal("md5") for _ in range(3)]))
+    with Session(metrics_app.extensions["federation.db"].engine) as session:
+        ids = sorted(session.scalars(select(Signal.id)).all())
+        session.rollback()
+        with write_transaction(session):
+            list_trust.withhold(session, services(metrics_app).signers, ids[:2], Withheld.DISPUTED, actor="test")
+    samples = scrape(client)
+    assert value(samples, "federation_signals_withheld", reason="disputed") == 2
+    assert value(samples, "federation_signals_withheld", reason="flood") == 0

@@ -57,7 +57,7 @@ def test_counts_at_and_below_the_threshold(client, app, engine):
     now = month(client, THIS_MONTH)
     assert now["reports"] == 11 and now["withdrawals"] is None
     assert now["hashes_by_type"] == {"md5": 10, "pdq": None, "phash": 0, "sha256": 0}
-    assert now["platform_reports"] == 0 and now["quarantines"] is None
+    assert now["platform_reports"] == 0 and now["quarantines"] == 0
 
 
 def test_a_month_with_a_single_case_is_suppressed(client, engine):
@@ -162,3 +162,35 @@ def test_the_page_in_chromium(browser, base_url, clean_database, tmp_path, app, 
         assert not violations
     finally:
         page.close()
+
+
+def test_quarantines_come_from_the_withholdings_of_the_month(client, app, session):
+    from federation import list_trust
+    from federation.db import write_transaction
+    from federation.models import Withheld
+    from federation.services import services
+
+    for _ in range(12):
+        report(client)
+    ids = sorted(session.scalars(Signal.__table__.select().with_only_columns(Signal.id)).all())
+    session.rollback()
+    with write_transaction(session):
+        list_trust.withhold(session, services(app).signers, ids[:10], Withheld.DISPUTED, actor="test")
+    with write_transaction(session):
+        list_trust.withhold(session, services(app).signers, ids[10:], Withheld.DENIED, actor="test")
+    assert month(client, THIS_MONTH)["quarantines"] == 10  # the deny list is not a quarantine
+    assert month(client, LAST_MONTH)["quarantines"] == 0
+
+
+def test_a_single_quarantine_is_suppressed(client, app, session):
+    from federation import list_trust
+    from federation.db import write_transaction
+    from federation.models import Withheld
+    from federation.services import services
+
+    report(client)
+    [signal_id] = session.scalars(Signal.__table__.select().with_only_columns(Signal.id)).all()
+    session.rollback()
+    with write_transaction(session):
+        list_trust.withhold(session, services(app).signers, [signal_id], Withheld.FLOOD, actor="test")
+    assert month(client, THIS_MONTH)["quarantines"] is None
