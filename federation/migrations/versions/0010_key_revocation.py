@@ -1,8 +1,8 @@
 """signing_keys.last_seq: for a revoked key, the last feed entry it signed (published in
 the JWKS; verifiers refuse what it signs after that seq)
 
-Revision ID: 0009_key_revocation
-Revises: 0008_maintenance
+Revision ID: 0010_key_revocation
+Revises: 0009_maintenance
 Create Date: 2026-12-03
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009_key_revocation'
-down_revision = '0008_maintenance'
+revision = '0010_key_revocation'
+down_revision = '0009_maintenance'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """referrals.code_digest may be emptied: `federation maintenance` forgets the digest of a
 code that can no longer be used (expired or spent), keeping the row for the counts
 
-Revision ID: 0008_maintenance
+Revision ID: 0009_maintenance
 Revises: 0008_list_trust
 Create Date: 2026-12-03
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008_maintenance'
+revision = '0009_maintenance'
 down_revision = '0008_list_trust'
 branch_labels = None
 depends_on = None
