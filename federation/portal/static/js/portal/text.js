@@ -48,11 +48,17 @@ export function formatSize(bytes) {
     value /= 1000;
     unit += 1;
   }
-  return new Intl.NumberFormat(LOCALE, {
-    style: "unit", unit: units[unit], unitDisplay: unit === 0 ? "long" : "short",
-    maximumFractionDigits: unit === 0 || value >= 10 ? 0 : 1,
-  }).format(value);
+  const digits = unit === 0 || value >= 10 ? 0 : 1;
+  const key = `${unit}:${digits}`;
+  if (!sizeFormats.has(key)) {
+    sizeFormats.set(key, new Intl.NumberFormat(LOCALE, {
+      style: "unit", unit: units[unit], unitDisplay: unit === 0 ? "long" : "short", maximumFractionDigits: digits,
+    }));
+  }
+  return sizeFormats.get(key).format(value);
 }
+// Made once each: hundreds of rows are drawn at a time.
+const sizeFormats = new Map();
 
 /** How long to wait, in words, from a Retry-After header's seconds: rounded up to
  * minutes, or to hours past two hours. */
