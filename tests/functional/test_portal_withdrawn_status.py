@@ -33,7 +33,8 @@ def withdrawn_then_reported_again(client, app):
     before = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     feedback(client, acme, kept, "blocked", before, count=2)
     feedback(client, acme, deleted, "match_pending_review", before)
-    assert client.post("/v1/cases/withdraw", json={"reference": mine["reference"], "pin": mine["pin"]}).status_code == 200
+    credentials = {"reference": mine["reference"], "pin": mine["pin"]}
+    assert client.post("/v1/cases/withdraw", json=credentials).status_code == 200
     after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     feedback(client, acme, deleted, "deleted", after)  # after my withdrawal: about my hashes
     client.post("/v1/cases", json=case_payload([kept, deleted]))  # someone else's report
