@@ -15,9 +15,9 @@ from tests.functional.browser_support import Portal, expect
 
 pytestmark = pytest.mark.browser
 
-STATIC_PAGES = ["/", "/under-18", "/report", "/status", "/withdraw", "/next", "/platforms", "/caseworker/{lang}/sign-in",
+STATIC_PAGES = ["/", "/under-18", "/report", "/status", "/withdraw", "/next", "/platforms",
+                "/caseworker/{lang}/sign-in",
                 "/assets/no-such-page"]
-WIDTHS = [(1280, 900), (390, 844)]
 
 
 def serious(page) -> list[str]:
