@@ -16,9 +16,9 @@ Write for a reading age of about 12, for someone who may be frightened: short se
 common words, no blame, say what happens next.
 
 To add a text: add a key here with `N_(...)` or `NP_(...)`, use it in a template or a
-module, then run `python -m federation.portal.catalogs update` and translate the new
-entries in every `translations/*/LC_MESSAGES/messages.po` (the catalog test fails until
-every language has it).
+module, refresh the catalogs with pybabel and translate the new entry in every
+`translations/*/LC_MESSAGES/messages.po` (the commands are in docs/portal/README.md,
+"Languages"; tests/unit/test_catalogs.py fails until every language has it).
 """
 from __future__ import annotations
 
