@@ -169,3 +169,15 @@ def test_mo_round_trip_is_what_flask_babel_reads():
     buffer.seek(0)
     assert Translations(buffer).gettext("Quick exit") == "خروج سريع"
     assert Path(TRANSLATIONS / "ar" / "LC_MESSAGES" / "messages.mo").stat().st_size > 1000
+
+
+def test_installed_package_carries_the_compiled_catalogs():
+    # An installed wheel has no build step either: pyproject's package data must name them.
+    import tomllib
+
+    root = TRANSLATIONS.parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["federation"]
+    package = root / "federation"
+    shipped = {path for pattern in patterns for path in package.glob(pattern)}
+    for language in TRANSLATED:
+        assert TRANSLATIONS / language.locale / "LC_MESSAGES" / "messages.mo" in shipped, language.code
