@@ -57,10 +57,16 @@ def _take_language(endpoint: str | None, values: dict | None) -> None:
         i18n.set_choice(values.pop("lang_code", None) if values else None)
 
 
+# A referral link is for the person, whose own browser should choose the language, not
+# the caseworker's page that made it.
+_BARE_ENDPOINTS = frozenset({"portal_referral.landing"})
+
+
 def _keep_language(endpoint: str, values: dict) -> None:
     # Links from a page whose URL names its language name it too; links from a bare page stay bare.
     language = i18n.url_language()
-    if language and "lang_code" not in values and current_app.url_map.is_endpoint_expecting(endpoint, "lang_code"):
+    if language and "lang_code" not in values and endpoint not in _BARE_ENDPOINTS \
+            and current_app.url_map.is_endpoint_expecting(endpoint, "lang_code"):
         values["lang_code"] = language
 
 
@@ -69,6 +75,10 @@ def language_links() -> list[dict]:
     error, links to the start page instead)."""
     endpoint = request.endpoint if request.url_rule is not None else None
     args = dict(request.view_args or {})
+    if endpoint in _BARE_ENDPOINTS:
+        # The referral code stays in one place on its page (the script's data), never in
+        # eleven links: switching language there opens the report page in that language.
+        endpoint, args = "portal.report", {}
     if endpoint is None or request.method != "GET" or g.get("page_error") \
             or not current_app.url_map.is_endpoint_expecting(endpoint, "lang_code"):
         endpoint = "portal_caseworker.home" if (request.blueprint or "") == "portal_caseworker" else "portal.start"

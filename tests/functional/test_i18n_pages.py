@@ -126,6 +126,8 @@ def test_caseworker_pages_in_a_language_and_dates_by_locale(client, app):
     assert "Sesión iniciada como <bdi>sam</bdi> en <bdi>Safe Haven</bdi>." in home
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', home).group(1)
     slip = client.post("/caseworker/es/referrals", data={"csrf_token": csrf}).get_data(as_text=True)
+    # The link for the person is bare: their own browser chooses its language.
+    assert re.search(r'id="slip-link" dir="ltr">http://localhost/r/[0-9A-Z-]+<', slip)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     # Babel's CLDR long date in Spanish, e.g. "2 de enero de 2027" (month names from the spec).
     months = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
