@@ -615,6 +615,56 @@ def maintenance_command(app) -> None:
         return
     click.echo(f"purged: {done.idempotency_records} idempotency records, {done.caseworker_sessions} "
                f"caseworker sessions, {done.referral_codes} referral codes")
+# --- support services shown to people (issue 17) ------------------------------------------
+
+@main.group("support")
+def support_group() -> None:
+    """Helplines and support services the portal shows, by language and country."""
+
+
+@support_group.command("add")
+@click.argument("name")
+@click.option("--display-name", required=True, help="the name people see, as the service writes it")
+@click.option("--languages", required=True, help="portal language codes it speaks, e.g. 'es,en' or 'pt-br'")
+@click.option("--countries", default="", help="ISO 3166 codes it serves, e.g. 'SE,NO'; none: anyone")
+@click.option("--phone", default=None)
+@click.option("--web", default=None, help="https:// address")
+@click.option("--hours", default=None, help="opening hours in the service's words, e.g. 'Mon-Fri 9-17 CET'")
+@click.pass_obj
+def support_add(app, name: str, display_name: str, languages: str, countries: str, phone: str | None,
+                web: str | None, hours: str | None) -> None:
+    """List a support service."""
+    from federation import support_services
+
+    with _service(app) as session:
+        support_services.add_service(session, name, display_name, languages=languages, countries=countries,
+                                     phone=phone, web=web, hours=hours)
+    click.echo(f"support service {name} added")
+
+
+@support_group.command("list")
+@click.pass_obj
+def support_list(app) -> None:
+    """name, display name, languages, countries, phone, web, hours (tab-separated)."""
+    from federation import support_services
+
+    with _service(app) as session:
+        for view in support_services.list_services(session):
+            click.echo("\t".join([view.name, view.display_name, ",".join(view.languages),
+                                  ",".join(view.countries) or "*", view.phone or "-", view.web or "-",
+                                  view.hours or "-"]))
+
+
+@support_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+def support_remove(app, name: str) -> None:
+    """Stop showing a support service."""
+    from federation import support_services
+
+    with _service(app) as session:
+        support_services.remove_service(session, name)
+    click.echo(f"support service {name} removed")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -497,3 +497,24 @@ class DeniedSignal(Base):
     reason: Mapped[str] = mapped_column(String(200))
     added_by: Mapped[str] = mapped_column(String(40))  # "operator" or "review"
     added_at: Mapped[created_timestamp]
+# --- support services shown to people (issue 17) ------------------------------------------
+
+class SupportService(Base):
+    """A helpline or support service the portal shows to people, by language and country.
+
+    `languages` and `countries` are space-separated codes (portal language codes such as
+    `es` or `pt-br`; ISO 3166 alpha-2 such as `SE`); no countries means it serves anyone.
+    Listed by operators with `federation support`; nothing here is about a person.
+    """
+
+    __tablename__ = "support_services"
+
+    id: Mapped[int_pk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    languages: Mapped[str] = mapped_column(String(200))
+    countries: Mapped[str] = mapped_column(String(400), default="")
+    phone: Mapped[str | None] = mapped_column(String(40))
+    web: Mapped[str | None] = mapped_column(String(300))
+    hours: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[created_timestamp]
