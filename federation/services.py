@@ -15,6 +15,7 @@ from federation.case_access import PinPolicy
 from federation.cases import MAX_SIGNALS, FeedBudget
 from federation.caseworker_sessions import SessionPolicy
 from federation.config import ConfigError
+from federation.feed_wait import FeedWaiters
 from federation.idempotency import IdempotencyPolicy
 from federation.ratelimit import Limit, RateLimit, make_backend, make_limit
 from federation.referrals import ReferralPolicy
@@ -37,6 +38,7 @@ class Services:
     caseworker_sessions: SessionPolicy
     pepper: bytes  # HMAC key of the StopNCII page tokens
     log: LogPolicy  # the verifiable log's origin (docs/log.md)
+    feed_waiters: FeedWaiters  # long-polling feed readers of this process, bounded
 
 
 def init_services(app: Flask) -> None:
@@ -87,4 +89,5 @@ def build_services(config: dict[str, Any]) -> Services:
         caseworker_sessions=SessionPolicy(int(config["CASEWORKER_IDLE_SECONDS"]),
                                           int(config["CASEWORKER_SESSION_MAX_SECONDS"])),
         pepper=pepper,
-        log=log)
+        log=log,
+        feed_waiters=FeedWaiters(int(config["FEED_WAITERS"]), str(config["DATABASE_URL"])))

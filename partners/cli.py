@@ -25,7 +25,7 @@ class Context:
     def client(self) -> FederationClient:
         if not self.server or not self.token:
             raise click.UsageError("set --server and --token (or FEDERATION_SERVER, FEDERATION_PARTNER_TOKEN)")
-        return FederationClient(self.server, self.token)
+        return FederationClient(self.server, self.token, timeout=90)  # above a 60 s long poll
 
     def store(self) -> LocalStore:
         return LocalStore(self.store_path)
@@ -43,15 +43,17 @@ def main(ctx: click.Context, server: str | None, token: str | None, store: str) 
 
 
 @main.command()
-@click.option("--watch", is_flag=True, help="keep polling, with jitter and backoff on errors")
-@click.option("--interval", default=30.0, show_default=True, help="seconds between polls with --watch")
+@click.option("--watch", is_flag=True, help="keep following, with backoff on errors")
+@click.option("--wait", default=25, show_default=True, type=click.IntRange(0, 60),
+              help="with --watch: long-poll, syncing as soon as an entry is committed (0: poll every --interval)")
+@click.option("--interval", default=30.0, show_default=True, help="seconds between polls with --watch --wait 0")
 @click.option("--polls", type=int, default=None, help="with --watch: stop after this many polls")
 @click.option("--limit", default=syncing.PAGE_LIMIT, show_default=True, help="entries per page (1-5000)")
 @click.option("--trust-new-keys", is_flag=True, help="accept newly published signing keys without `trust`")
 @click.option("--report-deleted", is_flag=True, help="report `deleted` for the deletes applied")
 @click.option("--quiet", is_flag=True, help="no progress lines")
 @click.pass_obj
-def sync(obj: Context, watch: bool, interval: float, polls: int | None, limit: int, trust_new_keys: bool,
+def sync(obj: Context, watch: bool, wait: int, interval: float, polls: int | None, limit: int, trust_new_keys: bool,
          report_deleted: bool, quiet: bool) -> None:
     """Follow the feed from the stored checkpoint into the local store, verifying every entry."""
     client, store = obj.client(), obj.store()
@@ -75,7 +77,7 @@ def sync(obj: Context, watch: bool, interval: float, polls: int | None, limit: i
 
     try:
         if watch:
-            syncing.watch(client, store, interval=interval, polls=polls, on_result=done,
+            syncing.watch(client, store, interval=interval, polls=polls, on_result=done, wait=wait,
                           on_error=lambda e: click.echo(f"will retry: {e}", err=True),
                           limit=limit, trust_new_keys=trust_new_keys, progress=progress)
         else:

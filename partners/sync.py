@@ -120,8 +120,10 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
 
 def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, max_backoff: float = 600,
           polls: int | None = None, on_result: Callable[[SyncResult], None] | None = None,
-          on_error: Callable[[Exception], None] | None = None, **options) -> None:
-    """Sync forever (or `polls` times): jittered interval, exponential backoff on errors.
+          on_error: Callable[[Exception], None] | None = None, wait: int = 0, **options) -> None:
+    """Sync forever (or `polls` times). Between syncs, with `wait` (seconds, at most 60),
+    long-poll the feed: the next sync starts as soon as the federation commits an entry;
+    without it, sleep a jittered `interval`. Exponential backoff on errors.
 
     Verification failures are not retried: they stop the watch (raise), as they need a person.
     """
@@ -133,6 +135,13 @@ def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, 
             failures = 0
             if on_result:
                 on_result(result)
+            if polls is not None and done >= polls:
+                return
+            if wait:
+                page = client.page(store.checkpoint, 1, wait=wait)  # returns when there is news
+                if page.retry_after is not None and not page.entries:
+                    time.sleep(page.retry_after * random.uniform(1, 1.5))  # noqa: S311 - the server is full
+                continue
             delay = interval
         except (SyncError, SignatureError):
             raise
@@ -140,7 +149,7 @@ def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, 
             failures += 1
             if on_error:
                 on_error(error)
-            delay = min(max_backoff, interval * 2 ** failures)
+            delay = min(max_backoff, max(interval, 1) * 2 ** failures)
         if polls is None or done < polls:
             time.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret: partners must not poll in step
 
