@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, aliased
 
-from federation import audit, feed, idempotency, referrals
+from federation import audit, feed, idempotency, receipts, referrals
 from federation.case_access import PinPolicy, authenticate
 from federation.crypto import pins as pins_module
 from federation.crypto.encoding import b64u_decode, b64u_encode
@@ -104,6 +104,8 @@ class CaseStatus:
     sharing: referrals.Sharing | None = None  # the referral behind the case, if any
     # Recorded, but its hashes wait for the feed's budget (FeedBudget) to be published.
     held: bool = False
+    # Once withdrawn: per platform, whether it sent a signed receipt for every delete.
+    deletion: tuple[receipts.PlatformDeletion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -467,7 +469,8 @@ def _status_of(session: Session, case_id: int) -> CaseStatus:
     count = session.scalar(select(func.count()).where(CaseSignal.case_id == case_id)) or 0
     return CaseStatus(case.status, count, case.created_at, case.withdrawn_at,
                       platform_outcomes(session, case_id), referrals.sharing_of(session, case_id),
-                      held=case.held_at is not None)
+                      held=case.held_at is not None,
+                      deletion=receipts.platform_deletions(session, case_id) if case.withdrawn_at else ())
 
 
 def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, ...]:

@@ -12,6 +12,7 @@ import time
 
 import click
 
+from partners import receipts as receipting
 from partners import report as reporting
 from partners import sync as syncing
 from partners.client import FederationClient, FeedError
@@ -73,6 +74,8 @@ def sync(obj: Context, watch: bool, wait: int, interval: float, polls: int | Non
                 "deletes": result.deletes, "active": store.count()}
         if report_deleted:
             line["reported_deleted"] = reporting.report_deletes(client, store)
+        if store.receipt_key():  # after `federation-partner receipt-key`: sign what was deleted
+            line["receipts_sent"] = receipting.send_receipts(client, store)
         click.echo(json.dumps(line))
 
     try:
@@ -156,6 +159,24 @@ def status(obj: Context) -> None:
         click.echo(json.dumps({"checkpoint": store.checkpoint, "active": store.count(),
                                "trusted_keys": sorted(store.trusted_keys()),
                                "store": os.path.abspath(store.path)}))
+
+
+# --- the verifiable log: receipts (docs/log.md) ------------------------------------------
+
+@main.command("receipt-key")
+@click.pass_obj
+def receipt_key(obj: Context) -> None:
+    """Make this platform's receipt key (kept in the store) and register it with the
+    federation; from then on `sync` sends a signed receipt for every delete it applies."""
+    client = obj.client()
+    try:
+        with obj.store() as store:
+            registered = receipting.register_key(client, store)
+    except FeedError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        client.close()
+    click.echo(json.dumps(registered))
 
 
 if __name__ == "__main__":  # pragma: no cover
