@@ -113,6 +113,11 @@ PAGES: dict[str, str] = {
     "field_pin_hint": "8 numbers",
     "status_submit": "Check",
     "status_platforms_title": "What member platforms told us",
+    # Status, after a withdrawal: platforms' signed deletion receipts (docs/verify-withdrawal.md)
+    "status_deletion_title": "Deleted by member platforms",
+    "status_proof_hint": "You can download a file that shows which platforms confirmed deleting "
+                         "your hashes. It holds no photos and no hashes, and anyone can check it.",
+    "status_proof_download": "Download the proof",
 
     # Withdraw
     "withdraw_title": "Withdraw a report",
@@ -305,6 +310,11 @@ SCRIPT: dict[str, str] = {
     "sharing_off": "{organisation} sent you here. They cannot see this report.",
     "sharing_stopping": "Stopping. Please wait.",
     "sharing_stopped": "Done. {organisation} can no longer see this report.",
+    # After a withdrawal, one line per member platform.
+    "deletion_confirmed": "{platform}: deleted, with a signed receipt, on {date}.",
+    "deletion_pending": "{platform}: not yet confirmed.",
+    "proof_preparing": "Preparing the file. Please wait.",
+    "proof_saved": "The file withdrawal-proof.json is saved in your downloads.",
 }
 
 

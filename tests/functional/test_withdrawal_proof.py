@@ -113,3 +113,24 @@ def test_the_proof_needs_the_reference_and_pin(client, withdrawn):
     credentials, _ = withdrawn
     wrong = client.post("/v1/cases/withdrawal-proof", json=credentials | {"pin": "00000000"})
     assert wrong.status_code == 404 and wrong.get_json()["code"] == "case_not_found"
+
+
+def test_the_status_page_shows_receipts_and_downloads_the_proof(portal, withdrawn, script, tmp_path):
+    from tests.functional.browser_support import expect
+
+    credentials, signals = withdrawn
+    portal.credentials("/status", credentials["reference"], credentials["pin"])
+    deletion = portal.page.locator("#deletion")
+    expect(deletion).to_contain_text("Acme: deleted, with a signed receipt, on")
+    expect(deletion).to_contain_text("Other: not yet confirmed.")
+    with portal.page.expect_download() as download:
+        portal.page.click("#download-proof")
+    saved = tmp_path / "downloaded.json"
+    download.value.save_as(saved)
+    expect(portal.page.locator("#proof-message")).to_contain_text("withdrawal-proof.json")
+    assert download.value.suggested_filename == "withdrawal-proof.json"
+    proof = json.loads(saved.read_text())
+    assert not any(s["value"] in saved.read_text() for s in signals)
+    done = check(script, proof, tmp_path)
+    assert done.returncode == 0 and "Acme: deleted, with a signed receipt" in done.stdout, done.stderr
+    assert portal.errors == []

@@ -14,6 +14,10 @@ const sharing = document.getElementById("sharing");
 const sharingText = document.getElementById("sharing-text");
 const sharingMessage = document.getElementById("sharing-message");
 const stopSharing = document.getElementById("stop-sharing");
+const deletion = document.getElementById("deletion");
+const deletionPlatforms = document.getElementById("deletion-platforms");
+const proofMessage = document.getElementById("proof-message");
+const downloadProof = document.getElementById("download-proof");
 let busy = false;
 // Kept in this page's memory only, for Stop sharing; gone when the page is left.
 let checked = null;
@@ -43,6 +47,7 @@ form.addEventListener("submit", async (event) => {
     : t(answer.body.held ? "status_held" : "status_active", { count });
   outcomeDate.textContent = t("status_since", { date: formatDate(created) });
   platforms.replaceChildren(...platformLines(answer.body.platforms ?? []));
+  showDeletion(answer.body.deletion ?? []);
   outcome.dataset.status = status;
   outcome.hidden = false;
 });
@@ -84,4 +89,33 @@ stopSharing.addEventListener("click", async () => {
   showSharing(answer.body.sharing);
   say(sharingMessage, t("sharing_stopped", { organisation: answer.body.sharing.organisation }));
   stopSharing.hidden = true;
+});
+
+// After a withdrawal: per platform, whether it sent a signed receipt for every deletion.
+function showDeletion(confirmations) {
+  say(proofMessage, "");
+  deletion.hidden = confirmations.length === 0;
+  deletionPlatforms.replaceChildren(...confirmations.map(({ platform, confirmed, deleted_at: at }) =>
+    el("li", { text: confirmed ? t("deletion_confirmed", { platform, date: formatDate(at) })
+                               : t("deletion_pending", { platform }) })));
+}
+
+// The withdrawal proof (docs/verify-withdrawal.md), saved as a file from this page's memory.
+downloadProof.addEventListener("click", async () => {
+  if (busy || !checked) return;
+  busy = true;
+  downloadProof.disabled = true;
+  say(proofMessage, t("proof_preparing"));
+  const answer = await postCredentials("/v1/cases/withdrawal-proof", checked);
+  busy = false;
+  downloadProof.disabled = false;
+  if (!answer.ok) {
+    say(proofMessage, answer.text);
+    return;
+  }
+  const file = new Blob([JSON.stringify(answer.body, null, 2)], { type: "application/json" });
+  const link = el("a", { href: URL.createObjectURL(file), download: "withdrawal-proof.json" });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);  // after the download has started
+  say(proofMessage, t("proof_saved"));
 });
