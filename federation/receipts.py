@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,6 @@ from federation.models import (
 MAX_RECEIPTS = 1000
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 PROOF_TYPE = "federation/withdrawal-proof/v1"
-COSIGNATURE_KEY_TYPE = 0x04  # C2SP tlog-cosignature: the note key type of a cosigning key
 
 
 class InvalidReceipt(InvalidInput):
@@ -69,13 +67,6 @@ class ReceiptKeyTaken(Conflict):
     title = "This public key is registered to another platform"
 
 
-def witness_vkey(name: str, public_raw: bytes) -> str:
-    """The C2SP vkey of a platform's cosignatures: name+hex(key id)+base64(0x04 || key)."""
-    key = bytes([COSIGNATURE_KEY_TYPE]) + public_raw
-    hashed = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4]
-    return f"{note.check_name(name)}+{hashed.hex()}+{base64.b64encode(key).decode()}"
-
-
 def register_key(session: Session, idempotency_policy: IdempotencyPolicy, partner_id: int, public_raw: bytes,
                  *, idempotency_key: str | None = None) -> dict[str, str]:
     """Register a platform's receipt (and cosigning) key; registering it again is a no-op.
@@ -96,7 +87,7 @@ def register_key(session: Session, idempotency_policy: IdempotencyPolicy, partne
         elif owner != partner_id:
             raise ReceiptKeyTaken("this key is registered to another platform")
         name = session.execute(select(Partner.name).where(Partner.id == partner_id)).scalar_one()
-        return {"kid": kid, "witness_name": name, "witness_vkey": witness_vkey(name, public_raw)}
+        return {"kid": kid, "witness_name": name, "witness_vkey": note.cosignature_vkey(name, public_raw)}
 
     session.rollback()
     return idempotency.write_once(session, idempotency_policy, scope=f"receipt-keys:{partner_id}",

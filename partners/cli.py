@@ -70,12 +70,13 @@ def sync(obj: Context, watch: bool, wait: int, interval: float, polls: int | Non
     def done(result: syncing.SyncResult) -> None:
         if result.trusted_on_first_use:
             click.echo(f"trusted on first use: {', '.join(result.trusted_on_first_use)}", err=True)
-        line = {"checkpoint": result.checkpoint, "applied": result.applied, "adds": result.adds,
+        line: dict[str, int | None] = {"checkpoint": result.checkpoint, "applied": result.applied, "adds": result.adds,
                 "deletes": result.deletes, "active": store.count()}
         if report_deleted:
             line["reported_deleted"] = reporting.report_deletes(client, store)
-        if store.receipt_key():  # after `federation-partner receipt-key`: sign what was deleted
+        if store.receipt_key():  # after `federation-partner receipt-key`: sign what was deleted,
             line["receipts_sent"] = receipting.send_receipts(client, store)
+            line["cosigned"] = receipting.cosign(client, store)  # and witness the checkpoint
         click.echo(json.dumps(line))
 
     try:
@@ -161,7 +162,46 @@ def status(obj: Context) -> None:
                                "store": os.path.abspath(store.path)}))
 
 
-# --- the verifiable log: receipts (docs/log.md) ------------------------------------------
+# --- the verifiable log: receipts, cosigning, audit (docs/log.md) -----------------------
+
+@main.command()
+@click.pass_obj
+def checkpoint(obj: Context) -> None:
+    """Print the log checkpoint this store verified last (with your cosignature, after
+    `receipt-key`), to send to a peer platform for `federation-partner audit --peer`."""
+    with obj.store() as store:
+        held = store.log_checkpoint()
+        if held is None:
+            raise click.ClickException("no checkpoint yet: run `federation-partner sync` first")
+        made = receipting.signer(store)
+        text = held[1]
+        if made is not None:
+            from federation.crypto import note
+
+            parsed = note.parse_checkpoint(note.parse(text)[0])
+            text += note.cosign(parsed, made[1], made[0], int(time.time()))
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--peer", type=click.File("r"), help="a checkpoint a peer platform sent (a file, or - for stdin)")
+@click.pass_obj
+def audit(obj: Context, peer) -> None:
+    """Check that the checkpoint this store holds and another one (a peer's, or the
+    federation's current one) describe the same log. Exit status: 0 they agree, 1 they do
+    not (evidence of a split view or rewritten history), 2 nothing could be checked."""
+    client = obj.client()
+    try:
+        with obj.store() as store:
+            result = syncing.audit(client, store, peer.read() if peer is not None else None)
+    except (syncing.SyncError, FeedError) as error:
+        click.echo(f"cannot check: {error}", err=True)
+        sys.exit(2)
+    finally:
+        client.close()
+    click.echo(result.message)
+    sys.exit(0 if result.agree else 1)
+
 
 @main.command("receipt-key")
 @click.pass_obj

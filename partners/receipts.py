@@ -1,11 +1,12 @@
-"""The platform's side of deletion receipts (docs/log.md): a receipt key registered with
-the federation, and a signed receipt for every delete the kit applied, naming the tree
-size of the signed checkpoint it had verified."""
+"""The platform's side of deletion receipts and cosigning (docs/log.md): a key registered
+with the federation; a signed receipt for every delete the kit applied, naming the tree
+size of the signed checkpoint it had verified; a cosignature of that checkpoint."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import time
 
 from federation.crypto import note
 from federation.crypto import receipt as receipt_format
@@ -15,6 +16,24 @@ from partners.client import FederationClient
 from partners.store import LocalStore
 
 BATCH = 1000
+
+
+def cosign(client: FederationClient, store: LocalStore) -> int | None:
+    """Cosign the checkpoint the store holds, which sync verified and found consistent
+    with the one before it (c2sp.org/tlog-cosignature); return its size, or None without
+    a receipt key. The federation adds the cosignature to the checkpoint it serves."""
+    made = signer(store)
+    held = store.log_checkpoint()
+    if made is None or held is None:
+        return None
+    key, name = made
+    checkpoint = note.parse_checkpoint(note.parse(held[1])[0])
+    if checkpoint.size == 0:
+        return None
+    line = note.cosign(checkpoint, name, key, int(time.time()))
+    client.post("/v1/log/cosignatures", {"tree_size": checkpoint.size, "cosignature": line.rstrip("\n")},
+                idempotency_key="cosig-" + hashlib.sha256(line.encode()).hexdigest())
+    return checkpoint.size
 
 
 def signer(store: LocalStore) -> tuple[Signer, str] | None:
