@@ -103,14 +103,18 @@ class FeedWaiters:
         import psycopg
 
         url = make_url(self.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        said = False  # one warning per outage, not one per retry
         while True:
             try:
                 with psycopg.connect(url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    said = False
                     self.wake()  # anything committed while we were not listening
                     for _ in connection.notifies():
                         self.wake()
             except psycopg.Error as error:
-                log.warning("feed LISTEN connection lost (%s); waiters poll until it is back",
-                            type(error).__name__)
+                if not said:
+                    log.warning("feed LISTEN connection lost (%s); waiters poll until it is back",
+                                type(error).__name__)
+                said = True
             time.sleep(1)  # reconnect after a second, not in a tight loop

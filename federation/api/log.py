@@ -12,6 +12,7 @@ from federation import tlog
 from federation.api.auth import PARTNER, PUBLIC
 from federation.api.blueprint import ApiBlueprint
 from federation.api.feed import MAX_SEQ
+from federation.api.schemas import JsonInteger
 from federation.db import db
 from federation.services import services
 
@@ -97,7 +98,7 @@ class Inclusion(MethodView):
 
 
 class CosignatureBody(Schema):
-    tree_size = fields.Integer(required=True, strict=True, validate=_SIZE,
+    tree_size = JsonInteger(required=True, validate=_SIZE,
                                metadata={"description": "the size of the checkpoint you cosigned"})
     cosignature = fields.String(required=True, validate=validate.Length(1, 400), metadata={
         "description": "your C2SP tlog-cosignature line: an em dash, your witness name (your partner "
