@@ -95,7 +95,7 @@ def test_the_kit_sends_signed_receipts_and_the_person_sees_them(app, client, liv
         rows = session.execute(select(DeletionReceipt.body, DeletionReceipt.signature, DeletionReceipt.kid)
                                .order_by(DeletionReceipt.seq)).all()
     assert len(rows) == 2
-    material = base64.b64decode(registered["witness_vkey"].split("+")[2])  # 0x04 || the public key
+    material = base64.b64decode(registered["witness_vkey"].split("+", 2)[2])  # 0x04 || the public key
     assert material[0] == 4 and thumbprint(material[1:]) == registered["kid"]
     verifier = Ed25519PublicKey.from_public_bytes(material[1:])
     for (body, signature, kid), entry in zip(rows, deletes, strict=True):
