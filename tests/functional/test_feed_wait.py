@@ -157,3 +157,39 @@ def test_the_kit_watch_applies_a_report_within_a_second(app, waiting_server, tmp
         assert applied[1] - committed < 1.0, f"applied {applied[1] - committed:.2f} s after the 201"
         with LocalStore(tmp_path / "kit.db") as check:
             assert [s.value for s in check.signals()][-1] == value
+
+
+def test_long_polls_through_the_front_neither_time_out_nor_take_every_thread(app, tmp_path, test_config,
+                                                                             clean_database):
+    """`federation serve` with nginx, one gunicorn worker of 4 threads, 2 waiters allowed:
+    six platforms long-poll at once; reports are still answered at once, and the two
+    held polls answer with the report's entry."""
+    import re
+
+    from federation.feed_wait import MAX_WAIT_SECONDS
+    from federation.front.nginx import site_config
+    from tests.functional.served import nginx_or_skip, serve
+
+    rendered = site_config(listen="127.0.0.1:1", upstream="unix:/x", max_body=1, access_log="off")
+    assert int(re.search(r"proxy_read_timeout (\d+)s;", rendered).group(1)) > MAX_WAIT_SECONDS
+    nginx_or_skip()
+    token = add_partner(app, scopes="feed:read")
+    env = {"FEDERATION_WORKERS": "1", "FEDERATION_THREADS": "4", "FEDERATION_FEED_WAITERS": "2",
+           "FEDERATION_FRONT": "nginx"}
+    with serve(tmp_path, test_config, env=env) as served:
+        base = f"http://{served.host}:{served.port}"
+        polls = [LongPoll(base, token, after=0, wait=20) for _ in range(6)]
+        for poll in polls:
+            poll.start()
+        deadline = time.monotonic() + 10
+        while sum(not poll.is_alive() for poll in polls) < 4:  # four turned away at once
+            assert time.monotonic() < deadline, "the polls past the bound were not answered at once"
+            time.sleep(0.05)
+        assert all(poll.page.retry_after == 2 for poll in polls if not poll.is_alive())
+        started = time.monotonic()
+        status, _, _ = served.request("POST", "/v1/cases", case_payload([random_signal("md5")]), timeout=10)
+        assert status == 201 and time.monotonic() - started < 5
+        for poll in polls:
+            poll.join(timeout=15)
+        held = [poll for poll in polls if poll.page.retry_after is None]
+        assert len(held) == 2 and all(len(poll.page.entries) == 1 for poll in held)
