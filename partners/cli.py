@@ -1,4 +1,4 @@
-"""`federation-partner`: sync the feed, match files, report back.
+"""`federation-partner`: sync the feed, match files, report back, sign deletion receipts, audit the log.
 
 Settings come from options or the environment: FEDERATION_SERVER, FEDERATION_PARTNER_TOKEN,
 FEDERATION_PARTNER_STORE (default ./federation-partner.db). The token is never printed.

@@ -134,11 +134,14 @@ class LocalStore:
         return (rows["log_origin"], rows["log_checkpoint"]) if len(rows) == 2 else None
 
     def set_log_checkpoint(self, origin: str, note: str) -> None:
+        self._set_meta({"log_origin": origin, "log_checkpoint": note})
+
+    def _set_meta(self, values: dict[str, str]) -> None:
+        """Set these meta values together, in one transaction."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('log_origin', ?)", (origin,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('log_checkpoint', ?)", (note,))
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -171,15 +174,9 @@ class LocalStore:
         return (rows["receipt_key"], rows["witness_name"]) if len(rows) == 2 else None
 
     def set_receipt_key(self, private_b64u: str, witness_name: str) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('receipt_key', ?)", (private_b64u,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('witness_name', ?)", (witness_name,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        """Keep this platform's receipt (and cosigning) private key. The store is the
+        platform's own file: keep it where only the kit's operator can read it."""
+        self._set_meta({"receipt_key": private_b64u, "witness_name": witness_name})
 
     def unreceipted_deletes(self, limit: int = 1000) -> list[tuple[int, str, str]]:
         """(seq, record_id, applied_at) of applied deletes no receipt was sent for, oldest first."""
