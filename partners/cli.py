@@ -174,12 +174,16 @@ def checkpoint(obj: Context) -> None:
         if held is None:
             raise click.ClickException("no checkpoint yet: run `federation-partner sync` first")
         made = receipting.signer(store)
-        text = held[1]
-        if made is not None:
-            from federation.crypto import note
+    origin, served = held
+    # The log's own signature, without the cosignatures the federation served with it
+    # (a note holds at most 16 signatures), and ours.
+    body, _, lines = served.rpartition("\n\n")
+    text = body + "\n\n" + "".join(f"{line}\n" for line in lines.splitlines()
+                                    if line.startswith(f"\u2014 {origin} "))
+    if made is not None:
+        from federation.crypto import note
 
-            parsed = note.parse_checkpoint(note.parse(text)[0])
-            text += note.cosign(parsed, made[1], made[0], int(time.time()))
+        text += note.cosign(note.parse_checkpoint(body + "\n"), made[1], made[0], int(time.time()))
     click.echo(text, nl=False)
 
 

@@ -76,6 +76,11 @@ def test_kits_cosign_and_the_served_checkpoint_carries_the_cosignatures(client, 
     assert platforms("acme", "sync", "--quiet").exit_code == 0
     at_four = client.get("/v1/log/checkpoint").get_data(as_text=True)
     assert "\u2014 acme " in at_four and "\u2014 other " not in at_four  # size 4: only acme cosigned it
+    # What acme hands a peer: the log's signature and acme's own cosignature, nothing else.
+    handed = platforms("acme", "checkpoint").output
+    assert ref.open_checkpoint(handed, log_vkey(client))[1] == 4
+    assert [line.split(" ")[1] for line in handed.rpartition("\n\n")[2].splitlines()] == [ORIGIN, "acme"]
+    assert len(ref.cosignatures(handed, *witness_key(platforms, "acme"))) == 1
 
 
 @pytest.mark.parametrize("forgery", ["bad signature", "another platform's key", "another name",
