@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 
 import click
+from flask import Flask
+from werkzeug.local import LocalProxy
 
 from federation.app import create_app
 from federation.config import ConfigError
@@ -18,11 +20,25 @@ from federation.models import CaseworkerStatus, MemberStatus
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Federation: hash sharing against non-consensual intimate images."""
-    try:
-        ctx.obj = create_app()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    ctx.call_on_close(ctx.obj.extensions["federation.db"].engine.dispose)
+    ctx.obj = LocalProxy(_LazyApp(ctx))
+
+
+class _LazyApp:
+    """The app, built on a command's first use of it: commands that need no app (and so
+    no secret, such as `keys new-kek`) run without FEDERATION_KEK or a database."""
+
+    def __init__(self, ctx: click.Context) -> None:
+        self._ctx = ctx
+        self._app: Flask | None = None
+
+    def __call__(self) -> Flask:
+        if self._app is None:
+            try:
+                self._app = create_app()
+            except ConfigError as error:
+                raise click.ClickException(str(error)) from None
+            self._ctx.call_on_close(self._app.extensions["federation.db"].engine.dispose)
+        return self._app
 
 
 @main.group("db")
@@ -35,9 +51,16 @@ def db_group() -> None:
 @click.pass_obj
 def db_upgrade(app, revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
+    from alembic.util import CommandError
+
     from federation.migrate import upgrade
 
-    upgrade(app.config["DATABASE_URL"], revision)
+    try:
+        upgrade(app.config["DATABASE_URL"], revision)
+    except CommandError as error:  # e.g. a backup from a newer release, restored under this one
+        raise click.ClickException(
+            f"cannot upgrade the database: {error} (a revision this release does not know comes "
+            "from a newer release: run that release, see docs/operations.md)") from None
     click.echo(f"database at {revision}")
 
 
@@ -434,6 +457,164 @@ def keys_new_kek() -> None:
     click.echo(new_kek())
 
 
+
+# --- trust in the list: the deny list and the review queue (docs/list-hygiene.md) ------
+
+@main.group("deny")
+def deny_group() -> None:
+    """Known-benign hashes (logos, blank frames, stock pictures) that may never be shared."""
+
+
+@deny_group.command("add")
+@click.argument("hash_type", metavar="TYPE", required=False, type=click.Choice(["pdq", "phash", "md5", "sha256"]))
+@click.argument("value", required=False)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
+              help="hash this file with the partner kit's hasher and deny each of its hashes")
+@click.option("--reason", required=True, help="why it is benign (kept for the audit, at most 200 characters)")
+@click.pass_obj
+def deny_add(app, hash_type: str | None, value: str | None, path: str | None, reason: str) -> None:
+    """Deny TYPE VALUE, or every hash of --file; what the list shares of it leaves the feed."""
+    from federation import list_trust
+    from federation.services import services
+
+    hashes = _hashes_to_deny(hash_type, value, path)
+    with _service(app) as session:
+        for kind, hex_value in hashes:
+            done = list_trust.deny(session, services(app).signers, kind, hex_value, reason)
+            state = "added" if done.added else "already denied"
+            click.echo(f"{kind}\t{state}\twithheld {done.withheld} shared signals")
+
+
+def _hashes_to_deny(hash_type: str | None, value: str | None, path: str | None) -> list[tuple[str, str]]:
+    if path is None:
+        if hash_type is None or value is None:
+            raise click.UsageError("give TYPE and VALUE, or --file")
+        return [(hash_type, value)]
+    if hash_type is not None or value is not None:
+        raise click.UsageError("give TYPE and VALUE, or --file, not both")
+    from partners.hashing import ImageTooLarge, UnreadableImage, hash_file, hash_photo
+
+    digests = hash_file(path)
+    found = [("md5", digests.md5), ("sha256", digests.sha256)]
+    try:
+        photo = hash_photo(path)
+    except (UnreadableImage, ImageTooLarge):  # not a picture: its digests only
+        return found
+    return [("pdq", photo.pdq), ("phash", photo.phash), *found]
+
+
+@deny_group.command("remove")
+@click.argument("hash_type", metavar="TYPE", type=click.Choice(["pdq", "phash", "md5", "sha256"]))
+@click.argument("value")
+@click.pass_obj
+def deny_remove(app, hash_type: str, value: str) -> None:
+    """Take a hash off the deny list; what it kept out is shared again where reported."""
+    from federation import list_trust
+    from federation.services import services
+
+    with _service(app) as session:
+        added = list_trust.undeny(session, services(app).signers, hash_type, value)
+    click.echo(f"removed; published again: {added}")
+
+
+@deny_group.command("list")
+@click.pass_obj
+def deny_list_command(app) -> None:
+    """Denied hashes: type, value, who added it, when, why."""
+    from federation import list_trust
+
+    with _session(app) as session:
+        for entry in list_trust.denied_entries(session):
+            click.echo(f"{entry.type}\t{entry.value}\t{entry.added_by}\t{entry.added_at.isoformat()}\t{entry.reason}")
+
+
+@main.group("review")
+def review_group() -> None:
+    """Signals withheld from the feed for a check: disputed by platforms, or flooding."""
+
+
+@review_group.command("list")
+@click.option("--denied", is_flag=True, help="include signals the deny list keeps out")
+@click.pass_obj
+def review_list(app, denied: bool) -> None:
+    """Id, type, value, why, since when, confirmations, disputes, active cases reporting it."""
+    from federation import list_trust
+
+    with _session(app) as session:
+        queue = list_trust.review_queue(session, include_denied=denied)
+    if not queue:
+        click.echo("nothing waits for review")
+    for item in queue:
+        click.echo(f"{item.signal_id}\t{item.type}\t{item.value}\t{item.withheld}\t{item.since.isoformat()}"
+                   f"\tconfirmed={item.confirmed}\tdisputed={item.disputed}\tcases={item.cases}")
+
+
+@review_group.command("restore")
+@click.argument("signal_id", type=int)
+@click.pass_obj
+def review_restore(app, signal_id: int) -> None:
+    """It is what it claims: publish it again (platforms match it after their next sync)."""
+    from federation import list_trust
+    from federation.services import services
+
+    with _service(app) as session:
+        added = list_trust.restore(session, services(app).signers, signal_id)
+    click.echo(f"restored signal {signal_id}; feed adds: {added}")
+
+
+@review_group.command("reject")
+@click.argument("signal_id", type=int)
+@click.option("--reason", default="rejected after review", show_default=True)
+@click.pass_obj
+def review_reject(app, signal_id: int, reason: str) -> None:
+    """It is not NCII: keep it out, and deny it so no report brings it back."""
+    from federation import list_trust
+
+    with _service(app) as session:
+        list_trust.reject(session, signal_id, reason)
+    click.echo(f"rejected signal {signal_id}; it is on the deny list")
+
+
+# --- operations: key revocation, maintenance (issue 18; docs/operations.md) ---------------
+
+@keys_group.command("revoke")
+@click.argument("kid")
+@click.option("--reason", required=True, help="why (kept in the audit log; no secrets)")
+@click.pass_obj
+def keys_revoke(app, kid: str, reason: str) -> None:
+    """Revoke a compromised key: verifiers refuse what it signs after its last entry.
+
+    If it was the active key, a new one replaces it at once. Platforms must then trust
+    the new kid (docs/feed.md, "A revoked key").
+    """
+    from federation import signing_keys
+
+    with _service(app) as session:
+        done = signing_keys.revoke(session, kid, app.config["KEK_BYTES"], reason=reason)
+    click.echo(f"key {done.kid} revoked after seq {done.last_seq}")
+    if done.new_active:
+        click.echo(f"new active key: {done.new_active} (tell platforms to trust it)")
+
+
+@main.command("maintenance")
+@click.pass_obj
+def maintenance_command(app) -> None:
+    """Forget what has outlived its promised lifetime (run every few minutes).
+
+    Expired idempotency records (with their sealed PINs), expired caseworker sessions,
+    and the digests of referral codes that expired or were spent. Safe to run twice at
+    once. Prints counts only.
+    """
+    from federation import maintenance
+    from federation.services import services
+
+    with _session(app) as session:
+        done = maintenance.run(session, services(app).idempotency, services(app).caseworker_sessions)
+    if done.skipped:
+        click.echo("another maintenance run holds the lock: nothing done")
+        return
+    click.echo(f"purged: {done.idempotency_records} idempotency records, {done.caseworker_sessions} "
+               f"caseworker sessions, {done.referral_codes} referral codes")
 # --- the verifiable log: platforms' receipt keys (docs/log.md) -------------------------
 
 @partners_group.command("receipt-key")

@@ -111,6 +111,15 @@ class Verdict(StrEnum):
     DELETED = "deleted"
 
 
+class Withheld(StrEnum):
+    """Why a signal is kept out of the feed although a case reports it (docs/list-hygiene.md).
+    `disputed` and `flood` wait for an operator's review; `denied` is on the deny list."""
+
+    DISPUTED = "disputed"
+    FLOOD = "flood"
+    DENIED = "denied"
+
+
 def table(model: type[Base]) -> Table:
     """A mapped class's Core table, for plain Core statements on hot paths (a statement
     built from mapped attributes takes the ORM's slower bulk path)."""
@@ -172,6 +181,11 @@ class Signal(Base):
         UniqueConstraint("type", "value"),
         CheckConstraint("type IN ('pdq', 'phash', 'md5', 'sha256')", name="type"),
         CheckConstraint("quality IS NULL OR (quality BETWEEN 0 AND 100)", name="quality"),
+        CheckConstraint("withheld IS NULL OR " + one_of("withheld", Withheld), name="withheld"),
+        # The review queue and the person's "paused" line read only withheld signals:
+        # nearly none, so a partial index keeps those reads off the whole table.
+        Index("ix_signals_withheld", "withheld", postgresql_where=text("withheld IS NOT NULL"),
+              sqlite_where=text("withheld IS NOT NULL")),
     )
 
     id: Mapped[int_pk]
@@ -183,6 +197,11 @@ class Signal(Base):
     # so a partner may key its store by record id or by (type, value) alike.
     active_record_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[created_timestamp]
+    # Set while the signal is kept out of the feed (Withheld); never active meanwhile.
+    withheld: Mapped[str | None] = mapped_column(String(16))
+    withheld_at: Mapped[timestamp | None]
+    # When an operator last restored it: disputes and matches before this were reviewed.
+    restored_at: Mapped[timestamp | None]
 
 
 class CaseSignal(Base):
@@ -261,6 +280,9 @@ class SigningKey(Base):
     not_before: Mapped[timestamp]
     not_after: Mapped[timestamp | None]
     created_at: Mapped[created_timestamp]
+    # Set when revoked: the last feed entry it signed (published in the JWKS as last_seq;
+    # verifiers refuse anything it signs after that seq, see federation/crypto/keys.py).
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class FeedEntry(Base):
@@ -428,7 +450,9 @@ class Referral(Base):
 
     id: Mapped[int_pk]
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    code_digest: Mapped[digest] = mapped_column(unique=True)
+    # Emptied by `federation maintenance` once the code can no longer be used (expired or
+    # spent): the row stays for the organisation's counts, the code's digest does not.
+    code_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     caseworker_id: Mapped[int | None] = mapped_column(ForeignKey("caseworkers.id", ondelete="SET NULL"))
     created_at: Mapped[created_timestamp]
@@ -458,6 +482,21 @@ class CaseworkerSession(Base):
     caseworker: Mapped[Caseworker] = relationship()
 
 
+class DeniedSignal(Base):
+    """A known-benign hash (HMA's "negative bank"): refused on entry, never in the feed."""
+
+    __tablename__ = "denied_signals"
+    __table_args__ = (
+        UniqueConstraint("type", "value"),
+        CheckConstraint("type IN ('pdq', 'phash', 'md5', 'sha256')", name="type"),
+    )
+
+    id: Mapped[int_pk]
+    type: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(40))  # "operator" or "review"
+    added_at: Mapped[created_timestamp]
 # --- the verifiable log: platforms' receipt keys, deletion receipts, cosignatures -------
 
 class ReceiptKey(Base):

@@ -6,6 +6,7 @@ parts a service needs to it as plain arguments: services themselves never read t
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from federation.caseworker_sessions import SessionPolicy
 from federation.config import ConfigError
 from federation.feed_wait import FeedWaiters
 from federation.idempotency import IdempotencyPolicy
+from federation.list_trust import Review, TrustPolicy
 from federation.ratelimit import Limit, RateLimit, make_backend, make_limit
 from federation.referrals import ReferralPolicy
 from federation.signing_keys import Signers
@@ -38,6 +40,7 @@ class Services:
     caseworker_sessions: SessionPolicy
     pepper: bytes  # HMAC key of the StopNCII page tokens
     log: LogPolicy  # the verifiable log's origin (docs/log.md)
+    review: Review  # when disputes and floods withhold signals (docs/list-hygiene.md)
     feed_waiters: FeedWaiters  # long-polling feed readers of this process, bounded
 
 
@@ -74,9 +77,18 @@ def build_services(config: dict[str, Any]) -> Services:
         log = LogPolicy(str(config["LOG_ORIGIN"]))
     except ValueError as error:
         raise ConfigError(f"FEDERATION_LOG_ORIGIN: {error}") from None
+    trust = TrustPolicy(
+        disputes=int(config["DISPUTES_TO_QUARANTINE"]),
+        flood_window=dt.timedelta(minutes=int(config["FLOOD_WINDOW_MINUTES"])),
+        flood_baseline=dt.timedelta(days=int(config["FLOOD_BASELINE_DAYS"])),
+        flood_multiple=float(config["FLOOD_MULTIPLE"]), flood_floor=int(config["FLOOD_FLOOR"]),
+        flood_platforms=int(config["FLOOD_PLATFORMS"]))
+    if trust.flood_baseline <= trust.flood_window:
+        raise ConfigError("FEDERATION_FLOOD_BASELINE_DAYS must cover more than FEDERATION_FLOOD_WINDOW_MINUTES")
+    signers = Signers(config["KEK_BYTES"])
     return Services(
         pins=pins,
-        signers=Signers(config["KEK_BYTES"]),
+        signers=signers,
         idempotency=IdempotencyPolicy(int(config["IDEMPOTENCY_TTL_SECONDS"])),
         referrals=ReferralPolicy(pepper, int(config["REFERRAL_TTL_DAYS"])),
         referral_guesses=make_limit(backend, "referral-guesses", Limit(
@@ -90,4 +102,5 @@ def build_services(config: dict[str, Any]) -> Services:
                                           int(config["CASEWORKER_SESSION_MAX_SECONDS"])),
         pepper=pepper,
         log=log,
+        review=Review(trust, signers),
         feed_waiters=FeedWaiters(int(config["FEED_WAITERS"]), str(config["DATABASE_URL"])))

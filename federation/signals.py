@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 from federation.errors import InvalidSignal
-from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY
+from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, degenerate
 from federation.rules import SIGNAL_TYPES as TYPES
 
 _PATTERNS = {kind: re.compile(rf"[0-9a-fA-F]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
@@ -25,16 +25,17 @@ class SignalValue:
 
 
 def parse_signal(kind: str, value: str, quality: int | None = None) -> SignalValue:
-    """Validate and normalise one signal (lower-case hex), or raise InvalidSignal."""
-    if kind not in HEX_LENGTHS:
-        raise InvalidSignal(f"unknown signal type {kind!r}; expected one of {', '.join(TYPES)}",
-                            code="unknown_signal_type")
-    if not isinstance(value, str) or not _PATTERNS[kind].fullmatch(value):
-        raise InvalidSignal(f"a {kind} value must be exactly {HEX_LENGTHS[kind]} hexadecimal characters")
+    """Validate and normalise one signal entering the list (lower-case hex), or raise
+    InvalidSignal: also for a value no real file has (`degenerate_signal`)."""
+    value = parse_value(kind, value)
+    reason = degenerate(kind, value)
+    if reason is not None:
+        raise InvalidSignal(f"this {kind} cannot come from a real picture or video: {reason}",
+                            code="degenerate_signal")
     if kind != "pdq":
         if quality is not None:
             raise InvalidSignal(f"quality applies to pdq only, not {kind}")
-        return SignalValue(kind, value.lower())
+        return SignalValue(kind, value)
     if quality is None:
         raise InvalidSignal("a pdq signal needs its quality (0-100)", code="pdq_quality_missing")
     if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
@@ -43,6 +44,17 @@ def parse_signal(kind: str, value: str, quality: int | None = None) -> SignalVal
         raise InvalidSignal(f"pdq quality {quality} is below {MIN_PDQ_QUALITY}: the image is too "
                             "featureless to match safely", code="pdq_quality_too_low")
     return SignalValue(kind, value.lower(), quality)
+
+
+def parse_value(kind: str, value: str) -> str:
+    """A well-formed value of this type, normalised; raise InvalidSignal otherwise.
+    Only the format is checked: for naming a signal we may hold, not for adding one."""
+    if kind not in HEX_LENGTHS:
+        raise InvalidSignal(f"unknown signal type {kind!r}; expected one of {', '.join(TYPES)}",
+                            code="unknown_signal_type")
+    if not isinstance(value, str) or not _PATTERNS[kind].fullmatch(value):
+        raise InvalidSignal(f"a {kind} value must be exactly {HEX_LENGTHS[kind]} hexadecimal characters")
+    return value.lower()
 
 
 def dedupe(signals: list[SignalValue]) -> list[SignalValue]:

@@ -59,6 +59,7 @@ def semantic(case):
     - a StopNCII page token is one we issued (a generated one is refused as forged);
     - no string holds a NUL or a lone surrogate and no integer is over 20 digits
       (refused in any body by federation.api.strict_json);
+    - a PDQ or pHash sets half its bits, as a real picture's does (else degenerate_signal);
     - a cosignature is made with the platform's own key, which a generator does not have:
       a generated one is sent for a tree size past the log's (409 log_size_ahead).
     """
@@ -72,6 +73,9 @@ def semantic(case):
     if case.body is not None and not isinstance(case.body, NotSet):
         case.body = _printable(case.body)
     body = case.body if isinstance(case.body, dict) else {}
+    for entry in body.get("signals") if isinstance(body.get("signals"), list) else ():
+        if isinstance(entry, dict) and entry.get("type") in ("pdq", "phash") and isinstance(entry.get("value"), str):
+            entry["value"] = _balanced(entry["value"], 256 if entry["type"] == "pdq" else 64)
     if case.path == "/v1/log/cosignatures" and "tree_size" in body:
         body["tree_size"] = 2**63 - 1
     for name in ("items", "hashRecords", "hashFeedbacks"):
@@ -98,6 +102,8 @@ def semantic(case):
 def _stopncii_record(record: dict) -> None:
     pdq = str(record.get("signalType", "")).endswith("ImagePDQ")
     record["hashValue"] = (str(record.get("hashValue", "")) * 64)[:64 if pdq else 32] or "0" * 64
+    if pdq:
+        record["hashValue"] = _balanced(record["hashValue"], 256)
     if record.get("lastModtimestamp") is not None:
         record["lastModtimestamp"] = 1_767_225_600  # a unix time in the past
     feedbacks = [f for f in record.get("CSPFeedbacks") or [] if isinstance(f, dict)][:1]
@@ -105,6 +111,13 @@ def _stopncii_record(record: dict) -> None:
         feedbacks = feedbacks or [{"feedbackValue": "Blocked"}]
         feedbacks[0]["tags"] = ["quality:80"]
     record["CSPFeedbacks"] = feedbacks
+
+
+def _balanced(seed: str, bits: int) -> str:
+    """A value with exactly half its bits set, chosen by the generated string."""
+    import random
+    ones = random.Random(seed).sample(range(bits), bits // 2)
+    return f"{sum(1 << i for i in ones):0{bits // 4}x}"
 
 
 def _printable(value):

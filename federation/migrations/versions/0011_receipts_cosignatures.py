@@ -1,8 +1,8 @@
 """receipt_keys, deletion_receipts, cosignatures: platforms' signed receipts for the
 deletes they applied and their cosignatures of checkpoints (issue 14)
 
-Revision ID: 0008_receipts_cosignatures
-Revises: 0007_merkle_log
+Revision ID: 0011_receipts_cosignatures
+Revises: 0010_key_revocation
 Create Date: 2026-12-03
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008_receipts_cosignatures'
-down_revision = '0007_merkle_log'
+revision = '0011_receipts_cosignatures'
+down_revision = '0010_key_revocation'
 branch_labels = None
 depends_on = None
 
