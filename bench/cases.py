@@ -10,7 +10,11 @@ started (master and workers, from /proc), and the PostgreSQL backends serving it
 (pg_stat_activity), never other processes on the host; goal: gunicorn and PostgreSQL
 together at most 10 ms per report.
 With `--timeline`, each paced run also prints p99 and the cores' busy share per 2 s.
-Run: `.venv/bin/python -m bench.cases [--seconds 20] [--repeat 3] [--timeline]`.
+With `--tree-comparison`, the paced phase instead runs against the service as shipped
+(the feed's Merkle tree maintained in the report's transaction) and against the same
+service with the tree not maintained (bench/notree.py), each on a database of its own,
+alternating A B A B `--repeat` times, one gunicorn at a time: medians of each, and the ratio.
+Run: `.venv/bin/python -m bench.cases [--seconds 20] [--repeat 3] [--timeline] [--tree-comparison]`.
 """
 from __future__ import annotations
 
@@ -216,29 +220,19 @@ def main() -> None:
                         help="send no Idempotency-Key (the portal always sends one)")
     parser.add_argument("--timeline", action="store_true",
                         help="also print p99 and the cores' busy share per 2 s of each paced run")
+    parser.add_argument("--tree-comparison", action="store_true",
+                        help="the report path with the log's Merkle tree maintained vs not, interleaved")
     args = parser.parse_args()
     with_key = not args.without_key
     print(f"{machine()}; gunicorn {args.workers} workers x {args.threads} threads; "
           f"{CLIENTS} clients; PIN Argon2id {os.environ.get('FEDERATION_PIN_ARGON2_MEMORY_KIB', 4096)} KiB x "
           f"{os.environ.get('FEDERATION_PIN_ARGON2_PASSES', 3)} passes; "
           f"Idempotency-Key {'sent' if with_key else 'not sent'}")
+    if args.tree_comparison:
+        tree_comparison(args, with_key)
+        return
     with postgres_database() as url:
-        env = service_env(url)
-        # One machine sends every report: lift the per-network limit, and give the feed's
-        # budget room so that its bucket is read and spent on every report but holds none.
-        env |= {"FEDERATION_REPORT_LIMIT": "100000000",
-                "FEDERATION_FEED_PERSON_ENTRIES_PER_MINUTE": "100000000",
-                "FEDERATION_FEED_PERSON_BURST": "100000000"}
-        from sqlalchemy.orm import Session
-
-        from federation import signing_keys
-        from federation.config import parse_secret
-        from federation.db import make_engine
-        engine = make_engine(url)
-        with Session(engine) as session:
-            signing_keys.create_key(session, parse_secret("KEK", env["FEDERATION_KEK"]))
-            session.commit()
-        engine.dispose()
+        env = prepared(url)
         with gunicorn(env, workers=args.workers, threads=args.threads) as base:
             run(base, 3, args.rate, with_key=with_key)  # warm up connections and code paths
             database = url.rsplit("/", 1)[1]
@@ -252,6 +246,51 @@ def main() -> None:
                   f"CPU per submission {median([r['cpu'] for r in paced]):.2f} ms = "
                   f"{median([r['cpu'] for r in paced]) / TARGET_CPU_MS:.2f}x the {TARGET_CPU_MS} ms goal")
             phase("flat out", base, database, args.seconds, None, with_key)
+
+
+def prepared(url: str) -> dict[str, str]:
+    """The service's environment for a new database, with a signing key made."""
+    env = service_env(url)
+    # One machine sends every report: lift the per-network limit, and give the feed's
+    # budget room so that its bucket is read and spent on every report but holds none.
+    env |= {"FEDERATION_REPORT_LIMIT": "100000000",
+            "FEDERATION_FEED_PERSON_ENTRIES_PER_MINUTE": "100000000",
+            "FEDERATION_FEED_PERSON_BURST": "100000000"}
+    from sqlalchemy.orm import Session
+
+    from federation import signing_keys
+    from federation.config import parse_secret
+    from federation.db import make_engine
+    engine = make_engine(url)
+    with Session(engine) as session:
+        signing_keys.create_key(session, parse_secret("KEK", env["FEDERATION_KEK"]))
+        session.commit()
+    engine.dispose()
+    return env
+
+
+def tree_comparison(args: argparse.Namespace, with_key: bool) -> None:
+    """The paced phase with the Merkle tree maintained (as shipped) and without, alternating."""
+    apps = {"tree": "federation.wsgi:app", "no tree": "bench.notree:app"}
+    results: dict[str, list[dict]] = {name: [] for name in apps}
+    with postgres_database() as tree_url, postgres_database() as plain_url:
+        urls = {"tree": tree_url, "no tree": plain_url}
+        envs = {name: prepared(url) for name, url in urls.items()}
+        for round_ in range(args.repeat):
+            for name in (apps if round_ % 2 == 0 else reversed(apps)):  # A B B A A B ...
+                with gunicorn(envs[name], workers=args.workers, threads=args.threads, app=apps[name]) as base:
+                    run(base, 3, args.rate, with_key=with_key)  # warm up
+                    results[name].append(phase(f"{name}, round {round_ + 1}", base, urls[name].rsplit("/", 1)[1],
+                                               args.seconds, args.rate, with_key))
+    summary = {name: {key: median([r[key] for r in rows]) for key in ("p50", "p99", "cpu", "rate")}
+               for name, rows in results.items()}
+    for name, values in summary.items():
+        print(f"{name}, median of {args.repeat}: {values['rate']:,.1f} reports/s, p50 {values['p50']:.1f} ms, "
+              f"p99 {values['p99']:.1f} ms, CPU per report (gunicorn + PostgreSQL) {values['cpu']:.2f} ms")
+    tree, plain = summary["tree"], summary["no tree"]
+    print(f"tree / no tree: CPU per report {tree['cpu'] / plain['cpu']:.3f}x "
+          f"(+{tree['cpu'] - plain['cpu']:.2f} ms), p50 {tree['p50'] / plain['p50']:.3f}x, "
+          f"p99 {tree['p99'] / plain['p99']:.3f}x")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, aliased
 
-from federation import audit, deny_list, feed, idempotency, referrals
+from federation import audit, deny_list, feed, idempotency, receipts, referrals
 from federation.case_access import PinPolicy, authenticate
 from federation.crypto import pins as pins_module
 from federation.crypto.encoding import b64u_decode, b64u_encode
@@ -114,6 +114,8 @@ class CaseStatus:
     not_shared: int = 0
     # Hashes that were paused and are shared again after the check.
     restored: int = 0
+    # Once withdrawn: per platform, whether it sent a signed receipt for every delete.
+    deletion: tuple[receipts.PlatformDeletion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -486,7 +488,8 @@ def _status_of(session: Session, case_id: int) -> CaseStatus:
     return CaseStatus(case.status, count, case.created_at, case.withdrawn_at,
                       platform_outcomes(session, case_id), referrals.sharing_of(session, case_id),
                       held=case.held_at is not None, paused=paused or 0, not_shared=not_shared or 0,
-                      restored=restored or 0)
+                      restored=restored or 0,
+                      deletion=receipts.platform_deletions(session, case_id) if case.withdrawn_at else ())
 
 
 def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, ...]:

@@ -665,6 +665,28 @@ def support_remove(app, name: str) -> None:
     with _service(app) as session:
         support_services.remove_service(session, name)
     click.echo(f"support service {name} removed")
+# --- the verifiable log: platforms' receipt keys (docs/log.md) -------------------------
+
+@partners_group.command("receipt-key")
+@click.argument("name")
+@click.argument("public_key")
+@click.pass_obj
+def partners_receipt_key(app, name: str, public_key: str) -> None:
+    """Register a platform's Ed25519 receipt key (base64url), which signs its deletion
+    receipts and cosignatures; prints its kid and witness vkey. Again: no-op."""
+    from federation import partner_registry, receipts
+    from federation.crypto.encoding import b64u_decode
+    from federation.idempotency import IdempotencyPolicy
+
+    try:
+        raw = b64u_decode(public_key)
+    except ValueError:
+        raise click.ClickException("the public key is not base64url") from None
+    with _service(app) as session:
+        partner_id = partner_registry.get_partner(session, name).id
+        registered = receipts.register_key(session, IdempotencyPolicy(), partner_id, raw)
+    click.echo(f"kid {registered['kid']}")
+    click.echo(f"witness vkey {registered['witness_vkey']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

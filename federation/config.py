@@ -83,6 +83,9 @@ DEFAULTS: dict[str, Any] = {
     # The verifiable log's name: the first line of every checkpoint and its note key name
     # (docs/log.md). A schema-less URL; no spaces, no "+".
     "LOG_ORIGIN": "federation.example/log",
+    # Long-polling feed readers (GET /v1/feed?wait=) per worker process. Each holds one of
+    # the worker's threads (FEDERATION_THREADS) while it waits: keep it below that number.
+    "FEED_WAITERS": 2,
 }
 
 _SECRET_NAMES = ("PEPPER", "KEK")

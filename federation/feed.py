@@ -50,6 +50,10 @@ _ADVANCE_HEAD = text(
     "UPDATE feed_head SET last_seq = last_seq + :n WHERE id = 1 "
     "RETURNING last_seq, (SELECT kid FROM signing_keys WHERE status = 'active' "
     "ORDER BY not_before DESC LIMIT 1)")
+# On PostgreSQL the same statement tells long-polling readers (federation/feed_wait.py):
+# a NOTIFY is delivered at commit, and not at all on rollback.
+_ADVANCE_HEAD_AND_NOTIFY = text(
+    str(_ADVANCE_HEAD) + ", pg_notify('federation_feed', CAST(last_seq AS TEXT))")
 
 
 def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[Change]) -> list[int]:
@@ -61,7 +65,8 @@ def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[C
     """
     if not changes:
         return []
-    last, kid = session.execute(_ADVANCE_HEAD, {"n": len(changes)}).one()
+    advance = _ADVANCE_HEAD_AND_NOTIFY if session.get_bind().dialect.name == "postgresql" else _ADVANCE_HEAD
+    last, kid, *_ = session.execute(advance, {"n": len(changes)}).one()
     signer = signers.for_kid(session, kid)
     first = last - len(changes) + 1
     rows, leaves = [], []

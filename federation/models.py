@@ -497,6 +497,8 @@ class DeniedSignal(Base):
     reason: Mapped[str] = mapped_column(String(200))
     added_by: Mapped[str] = mapped_column(String(40))  # "operator" or "review"
     added_at: Mapped[created_timestamp]
+
+
 # --- support services shown to people (issue 17) ------------------------------------------
 
 class SupportService(Base):
@@ -518,3 +520,49 @@ class SupportService(Base):
     web: Mapped[str | None] = mapped_column(String(300))
     hours: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[created_timestamp]
+# --- the verifiable log: platforms' receipt keys, deletion receipts, cosignatures -------
+
+class ReceiptKey(Base):
+    """A platform's Ed25519 key for signing deletion receipts and cosigning checkpoints
+    (docs/log.md). `kid` is the RFC 7638 thumbprint of the public key."""
+
+    __tablename__ = "receipt_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[created_timestamp]
+
+
+class DeletionReceipt(Base):
+    """A platform's signed statement that it applied the delete entry `seq`
+    (federation/crypto/receipt.py). `body` is the canonical JSON it signed; one per
+    platform per delete."""
+
+    __tablename__ = "deletion_receipts"
+    __table_args__ = (UniqueConstraint("partner_id", "seq"), Index(None, "seq"))
+
+    id: Mapped[int_pk]
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(ForeignKey("feed_entries.seq"))
+    kid: Mapped[str] = mapped_column(ForeignKey("receipt_keys.kid"))
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[timestamp]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[str] = mapped_column(String(100))  # base64url, as sent
+    received_at: Mapped[created_timestamp]
+
+
+class Cosignature(Base):
+    """A platform's C2SP tlog-cosignature of the checkpoint of `tree_size` (with `root`),
+    made after it verified that checkpoint and its consistency with the one it held."""
+
+    __tablename__ = "cosignatures"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kid: Mapped[str] = mapped_column(ForeignKey("receipt_keys.kid"))
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # seconds since the epoch, as signed
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    received_at: Mapped[created_timestamp]

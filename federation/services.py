@@ -16,6 +16,7 @@ from federation.case_access import PinPolicy
 from federation.cases import MAX_SIGNALS, FeedBudget
 from federation.caseworker_sessions import SessionPolicy
 from federation.config import ConfigError
+from federation.feed_wait import FeedWaiters
 from federation.idempotency import IdempotencyPolicy
 from federation.list_trust import Review, TrustPolicy
 from federation.ratelimit import Limit, RateLimit, make_backend, make_limit
@@ -40,6 +41,7 @@ class Services:
     pepper: bytes  # HMAC key of the StopNCII page tokens
     log: LogPolicy  # the verifiable log's origin (docs/log.md)
     review: Review  # when disputes and floods withhold signals (docs/list-hygiene.md)
+    feed_waiters: FeedWaiters  # long-polling feed readers of this process, bounded
 
 
 def init_services(app: Flask) -> None:
@@ -100,4 +102,5 @@ def build_services(config: dict[str, Any]) -> Services:
                                           int(config["CASEWORKER_SESSION_MAX_SECONDS"])),
         pepper=pepper,
         log=log,
-        review=Review(trust, signers))
+        review=Review(trust, signers),
+        feed_waiters=FeedWaiters(int(config["FEED_WAITERS"]), str(config["DATABASE_URL"])))

@@ -9,17 +9,21 @@ never changed. A root or a proof of any size is then a fold of O(log n) stored n
 """
 from __future__ import annotations
 
+import base64
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
-from federation import signing_keys
+from federation import idempotency, signing_keys
 from federation.crypto import merkle, note
 from federation.crypto.keys import KeyStatus
+from federation.db import dialect_insert
 from federation.errors import FederationError, InvalidInput
-from federation.models import SigningKey
+from federation.idempotency import IdempotencyPolicy
+from federation.models import Cosignature, MemberStatus, Partner, ReceiptKey, SigningKey, table, utcnow
 
 DEFAULT_ORIGIN = "federation.example/log"
 
@@ -29,6 +33,11 @@ class LogSizeAhead(FederationError):
     status = 409
     code = "log_size_ahead"
     title = "The log is not that large; ask for a size at most the current checkpoint's"
+
+
+class InvalidCosignature(InvalidInput):
+    code = "invalid_cosignature"
+    title = "The cosignature is malformed, not by your registered key, or not of this log's checkpoint"
 
 
 class InvalidLogRange(InvalidInput):
@@ -76,7 +85,71 @@ def checkpoint(session: Session, policy: LogPolicy, signers: signing_keys.Signer
                          .order_by(SigningKey.not_before.desc()).limit(1))
     signer = signers.for_kid(session, kid)
     text = note.sign_checkpoint(note.Checkpoint(policy.origin, size, root(session, size)), signer)
-    return size, text
+    return size, text + "".join(_cosignatures(session, size))
+
+
+# --- cosignatures (c2sp.org/tlog-cosignature): platforms witness the log -----------------
+
+MAX_COSIGNATURES = note.MAX_SIGNATURES - 1  # a note holds 16 signatures: ours and 15 more
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def record_cosignature(session: Session, idempotency_policy: IdempotencyPolicy, policy: LogPolicy,
+                       partner_id: int, tree_size: int, line: str, *, idempotency_key: str | None = None,
+                       now: dt.datetime | None = None) -> dict:
+    """Keep a platform's cosignature of the checkpoint of `tree_size` (its newest one per size).
+
+    It must verify under one of the platform's registered keys, named as the platform, over
+    this log's own checkpoint of that size. Raises InvalidCosignature or LogSizeAhead.
+    """
+    session.rollback()
+    _check_size(session, tree_size)
+    checkpoint = note.Checkpoint(policy.origin, tree_size, root(session, tree_size))
+    name = session.execute(select(Partner.name).where(Partner.id == partner_id)).scalar_one()
+    keys = session.execute(select(ReceiptKey.kid, ReceiptKey.public_key)
+                           .where(ReceiptKey.partner_id == partner_id)).all()
+    session.rollback()
+    found = None
+    for kid, public in keys:
+        try:
+            found = kid, note.verify_cosignature(checkpoint, line, name, public)
+            break
+        except note.NoteError as error:
+            reason = str(error)
+    if found is None:
+        raise InvalidCosignature(reason if keys else "register a key first (federation-partner receipt-key)")
+    kid, timestamp = found
+    if dt.datetime.fromtimestamp(timestamp, dt.UTC) > (now or utcnow()) + MAX_CLOCK_SKEW:
+        raise InvalidCosignature("the cosignature's time is in the future")
+    signature = base64.b64decode(line.rstrip("\n").rpartition(" ")[2])[12:]
+    row = {"partner_id": partner_id, "tree_size": tree_size, "root": checkpoint.root, "kid": kid,
+           "timestamp": timestamp, "signature": signature, "received_at": utcnow()}
+
+    def write() -> dict:
+        statement = dialect_insert(session, table(Cosignature))
+        newer = statement.excluded.timestamp > table(Cosignature).c.timestamp
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["partner_id", "tree_size"], where=newer,
+            set_={name: statement.excluded[name] for name in ("kid", "timestamp", "signature", "received_at")}),
+            [row])
+        return {"tree_size": tree_size, "witness": name, "timestamp": timestamp}
+
+    return idempotency.write_once(session, idempotency_policy, scope=f"cosignatures:{partner_id}",
+                                  key=idempotency_key, request=[tree_size, line], write=write,
+                                  codec=idempotency.PLAIN_JSON)[0]
+
+
+def _cosignatures(session: Session, size: int) -> list[str]:
+    """The cosignature lines gathered for the checkpoint of `size`, by active platforms."""
+    rows = session.execute(
+        select(Partner.name, ReceiptKey.public_key, Cosignature.timestamp, Cosignature.signature)
+        .join(Partner, Partner.id == Cosignature.partner_id)
+        .join(ReceiptKey, ReceiptKey.kid == Cosignature.kid)
+        .where(Cosignature.tree_size == size, Partner.status == MemberStatus.ACTIVE)
+        .order_by(Partner.name).limit(MAX_COSIGNATURES)).all()
+    return [f"\u2014 {name} " + base64.b64encode(note.cosignature_key_id(name, public) + timestamp.to_bytes(8, "big")
+                                                + signature).decode() + "\n"
+            for name, public, timestamp, signature in rows]
 
 
 def inclusion(session: Session, seq: int, size: int) -> list[bytes]:

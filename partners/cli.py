@@ -1,4 +1,4 @@
-"""`federation-partner`: sync the feed, match files, report back.
+"""`federation-partner`: sync the feed, match files, report back, sign deletion receipts, audit the log.
 
 Settings come from options or the environment: FEDERATION_SERVER, FEDERATION_PARTNER_TOKEN,
 FEDERATION_PARTNER_STORE (default ./federation-partner.db). The token is never printed.
@@ -12,6 +12,7 @@ import time
 
 import click
 
+from partners import receipts as receipting
 from partners import report as reporting
 from partners import sync as syncing
 from partners.client import FederationClient, FeedError
@@ -25,7 +26,7 @@ class Context:
     def client(self) -> FederationClient:
         if not self.server or not self.token:
             raise click.UsageError("set --server and --token (or FEDERATION_SERVER, FEDERATION_PARTNER_TOKEN)")
-        return FederationClient(self.server, self.token)
+        return FederationClient(self.server, self.token, timeout=90)  # above a 60 s long poll
 
     def store(self) -> LocalStore:
         return LocalStore(self.store_path)
@@ -43,15 +44,17 @@ def main(ctx: click.Context, server: str | None, token: str | None, store: str) 
 
 
 @main.command()
-@click.option("--watch", is_flag=True, help="keep polling, with jitter and backoff on errors")
-@click.option("--interval", default=30.0, show_default=True, help="seconds between polls with --watch")
+@click.option("--watch", is_flag=True, help="keep following, with backoff on errors")
+@click.option("--wait", default=25, show_default=True, type=click.IntRange(0, 60),
+              help="with --watch: long-poll, syncing as soon as an entry is committed (0: poll every --interval)")
+@click.option("--interval", default=30.0, show_default=True, help="seconds between polls with --watch --wait 0")
 @click.option("--polls", type=int, default=None, help="with --watch: stop after this many polls")
 @click.option("--limit", default=syncing.PAGE_LIMIT, show_default=True, help="entries per page (1-5000)")
 @click.option("--trust-new-keys", is_flag=True, help="accept newly published signing keys without `trust`")
 @click.option("--report-deleted", is_flag=True, help="report `deleted` for the deletes applied")
 @click.option("--quiet", is_flag=True, help="no progress lines")
 @click.pass_obj
-def sync(obj: Context, watch: bool, interval: float, polls: int | None, limit: int, trust_new_keys: bool,
+def sync(obj: Context, watch: bool, wait: int, interval: float, polls: int | None, limit: int, trust_new_keys: bool,
          report_deleted: bool, quiet: bool) -> None:
     """Follow the feed from the stored checkpoint into the local store, verifying every entry."""
     client, store = obj.client(), obj.store()
@@ -67,15 +70,18 @@ def sync(obj: Context, watch: bool, interval: float, polls: int | None, limit: i
     def done(result: syncing.SyncResult) -> None:
         if result.trusted_on_first_use:
             click.echo(f"trusted on first use: {', '.join(result.trusted_on_first_use)}", err=True)
-        line = {"checkpoint": result.checkpoint, "applied": result.applied, "adds": result.adds,
+        line: dict[str, int | None] = {"checkpoint": result.checkpoint, "applied": result.applied, "adds": result.adds,
                 "deletes": result.deletes, "active": store.count()}
         if report_deleted:
             line["reported_deleted"] = reporting.report_deletes(client, store)
+        if store.receipt_key():  # after `federation-partner receipt-key`: sign what was deleted,
+            line["receipts_sent"] = receipting.send_receipts(client, store)
+            line["cosigned"] = receipting.cosign(client, store)  # and witness the checkpoint
         click.echo(json.dumps(line))
 
     try:
         if watch:
-            syncing.watch(client, store, interval=interval, polls=polls, on_result=done,
+            syncing.watch(client, store, interval=interval, polls=polls, on_result=done, wait=wait,
                           on_error=lambda e: click.echo(f"will retry: {e}", err=True),
                           limit=limit, trust_new_keys=trust_new_keys, progress=progress)
         else:
@@ -229,6 +235,65 @@ def serve(obj: Context, host: str, port: int, allow_paths: tuple[str, ...], inte
     finally:
         if client is not None:
             client.close()
+# --- the verifiable log: receipts, cosigning, audit (docs/log.md) -----------------------
+
+@main.command()
+@click.pass_obj
+def checkpoint(obj: Context) -> None:
+    """Print the log checkpoint this store verified last (with your cosignature, after
+    `receipt-key`), to send to a peer platform for `federation-partner audit --peer`."""
+    with obj.store() as store:
+        held = store.log_checkpoint()
+        if held is None:
+            raise click.ClickException("no checkpoint yet: run `federation-partner sync` first")
+        made = receipting.signer(store)
+    origin, served = held
+    # The log's own signature, without the cosignatures the federation served with it
+    # (a note holds at most 16 signatures), and ours.
+    body, _, lines = served.rpartition("\n\n")
+    text = body + "\n\n" + "".join(f"{line}\n" for line in lines.splitlines()
+                                    if line.startswith(f"\u2014 {origin} "))
+    if made is not None:
+        from federation.crypto import note
+
+        text += note.cosign(note.parse_checkpoint(body + "\n"), made[1], made[0], int(time.time()))
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--peer", type=click.File("r"), help="a checkpoint a peer platform sent (a file, or - for stdin)")
+@click.pass_obj
+def audit(obj: Context, peer) -> None:
+    """Check that the checkpoint this store holds and another one (a peer's, or the
+    federation's current one) describe the same log. Exit status: 0 they agree, 1 they do
+    not (evidence of a split view or rewritten history), 2 nothing could be checked."""
+    client = obj.client()
+    try:
+        with obj.store() as store:
+            result = syncing.audit(client, store, peer.read() if peer is not None else None)
+    except (syncing.SyncError, FeedError) as error:
+        click.echo(f"cannot check: {error}", err=True)
+        sys.exit(2)
+    finally:
+        client.close()
+    click.echo(result.message)
+    sys.exit(0 if result.agree else 1)
+
+
+@main.command("receipt-key")
+@click.pass_obj
+def receipt_key(obj: Context) -> None:
+    """Make this platform's receipt key (kept in the store) and register it with the
+    federation; from then on `sync` sends a signed receipt for every delete it applies."""
+    client = obj.client()
+    try:
+        with obj.store() as store:
+            registered = receipting.register_key(client, store)
+    except FeedError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        client.close()
+    click.echo(json.dumps(registered))
 
 
 if __name__ == "__main__":  # pragma: no cover

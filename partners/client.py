@@ -41,6 +41,7 @@ class FeedPage:
     has_more: bool
     head: int | None  # from the Feed-Head header, for progress only
     log_size: int | None = None  # from Log-Size: the tree size whose checkpoint covers the page
+    retry_after: float | None = None  # a long poll the server could not hold: ask again after this
 
 
 def _proof(body: Any, path: str) -> list[bytes]:
@@ -69,15 +70,20 @@ class FederationClient:
         """The published JWKS document."""
         return self._json("GET", "/.well-known/federation-keys", auth=False)[0]
 
-    def page(self, after: int, limit: int) -> FeedPage:
-        body, headers = self._json("GET", f"/v1/feed?after={after}&limit={limit}")
+    def page(self, after: int, limit: int, *, wait: int = 0) -> FeedPage:
+        """Entries after `after`; with `wait` (seconds, at most 60), the server holds the
+        request until one is committed or the time is up (then the page is empty)."""
+        query = f"/v1/feed?after={after}&limit={limit}" + (f"&wait={wait}" if wait else "")
+        body, headers = self._json("GET", query)
         if not isinstance(body, dict) or not isinstance(body.get("entries"), list) \
                 or not isinstance(body.get("next"), int) or not isinstance(body.get("has_more"), bool):
             raise TruncatedResponse("feed page lacks entries, next or has_more")
         head, log_size = headers.get("Feed-Head"), headers.get("Log-Size")
+        retry = headers.get("Retry-After")
         return FeedPage(body["entries"], body["next"], body["has_more"],
                         int(head) if head and head.isdigit() else None,
-                        int(log_size) if log_size and log_size.isdigit() else None)
+                        int(log_size) if log_size and log_size.isdigit() else None,
+                        float(retry) if retry and retry.isdigit() else None)
 
     def checkpoint(self) -> str:
         """The log's latest checkpoint, a signed note (verify it before use: partners.sync)."""

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS trusted_keys (kid TEXT PRIMARY KEY, x TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS deletes (
     seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
     applied_at TEXT NOT NULL, reported INTEGER NOT NULL DEFAULT 0, key INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS receipts_sent (seq INTEGER PRIMARY KEY, sent_at TEXT NOT NULL);
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS signals_key ON signals (key)"
 _SAME_VALUE = "key = ? AND type = ? AND value = ?"
@@ -328,11 +329,14 @@ class LocalStore:
         return (rows["log_origin"], rows["log_checkpoint"]) if len(rows) == 2 else None
 
     def set_log_checkpoint(self, origin: str, note: str) -> None:
+        self._set_meta({"log_origin": origin, "log_checkpoint": note})
+
+    def _set_meta(self, values: dict[str, str]) -> None:
+        """Set these meta values together, in one transaction."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('log_origin', ?)", (origin,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('log_checkpoint', ?)", (note,))
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -355,3 +359,25 @@ class LocalStore:
 
     def mark_reported(self, seqs: list[int]) -> None:
         self._db.executemany("UPDATE deletes SET reported = 1 WHERE seq = ?", [(s,) for s in seqs])
+
+    # --- deletion receipts and cosigning (docs/log.md) -------------------------------------
+
+    def receipt_key(self) -> tuple[str, str] | None:
+        """(private key base64url, witness name) of this platform's receipt key, or None."""
+        rows = dict(self._db.execute(
+            "SELECT key, value FROM meta WHERE key IN ('receipt_key', 'witness_name')"))
+        return (rows["receipt_key"], rows["witness_name"]) if len(rows) == 2 else None
+
+    def set_receipt_key(self, private_b64u: str, witness_name: str) -> None:
+        """Keep this platform's receipt (and cosigning) private key. The store is the
+        platform's own file: keep it where only the kit's operator can read it."""
+        self._set_meta({"receipt_key": private_b64u, "witness_name": witness_name})
+
+    def unreceipted_deletes(self, limit: int = 1000) -> list[tuple[int, str, str]]:
+        """(seq, record_id, applied_at) of applied deletes no receipt was sent for, oldest first."""
+        return self._db.execute(
+            "SELECT seq, record_id, applied_at FROM deletes WHERE seq NOT IN (SELECT seq FROM receipts_sent)"
+            " ORDER BY seq LIMIT ?", (limit,)).fetchall()
+
+    def mark_receipted(self, seqs: list[int], when: str) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO receipts_sent VALUES (?, ?)", [(s, when) for s in seqs])

@@ -121,8 +121,10 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
 
 def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, max_backoff: float = 600,
           polls: int | None = None, on_result: Callable[[SyncResult], None] | None = None,
-          on_error: Callable[[Exception], None] | None = None, **options) -> None:
-    """Sync forever (or `polls` times): jittered interval, exponential backoff on errors.
+          on_error: Callable[[Exception], None] | None = None, wait: int = 0, **options) -> None:
+    """Sync forever (or `polls` times). Between syncs, with `wait` (seconds, at most 60),
+    long-poll the feed: the next sync starts as soon as the federation commits an entry;
+    without it, sleep a jittered `interval`. Exponential backoff on errors.
 
     Verification failures are not retried: they stop the watch (raise), as they need a person.
     """
@@ -134,6 +136,13 @@ def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, 
             failures = 0
             if on_result:
                 on_result(result)
+            if polls is not None and done >= polls:
+                return
+            if wait:
+                page = client.page(store.checkpoint, 1, wait=wait)  # returns when there is news
+                if page.retry_after is not None and not page.entries:
+                    time.sleep(page.retry_after * random.uniform(1, 1.5))  # noqa: S311 - the server is full
+                continue
             delay = interval
         except (SyncError, SignatureError):
             raise
@@ -141,7 +150,7 @@ def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, 
             failures += 1
             if on_error:
                 on_error(error)
-            delay = min(max_backoff, interval * 2 ** failures)
+            delay = min(max_backoff, max(interval, 1) * 2 ** failures)
         if polls is None or done < polls:
             time.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret: partners must not poll in step
 
@@ -351,6 +360,54 @@ def _consistency(client: FederationClient, first: int, second: int) -> list[byte
             raise LogError(f"the federation refuses a consistency proof from size {first}: {error}",
                            size=second) from None
         raise
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Whether two signed checkpoints of the log describe one history."""
+
+    agree: bool
+    ours: int
+    theirs: int
+    message: str
+
+
+def audit(client: FederationClient, store: LocalStore, other: str | None = None) -> Agreement:
+    """Check the checkpoint the store holds against `other` (a signed checkpoint a peer
+    platform sent), or against the federation's current one: both must be signed by a
+    trusted log key, and the larger must extend the smaller (an RFC 9162 consistency proof
+    the federation gives; same size: same root). Raises SyncError when nothing can be
+    checked (no checkpoint held, `other` not signed by the log's key)."""
+    held = store.log_checkpoint()
+    if held is None:
+        raise SyncError("this store holds no checkpoint yet: run `federation-partner sync` first")
+    origin, ours_note = held
+    ours = note.parse_checkpoint(note.parse(ours_note)[0])
+    whose = "the peer's" if other is not None else "the federation's current"
+    text = other if other is not None else client.checkpoint()
+    keyset, _ = _keyset(client, store, False)
+    try:
+        theirs = _open(text, origin, keyset, _claimed(text))
+    except UnknownKeyError:
+        raise LogError(f"{whose} checkpoint is not signed by a log key we trust: it proves nothing") from None
+    small, large = sorted((ours, theirs), key=lambda c: c.size)
+    sizes = f"ours (size {ours.size}) and {whose} (size {theirs.size})"
+    if small.size == large.size:
+        if small.root == large.root:
+            return Agreement(True, ours.size, theirs.size, f"AGREE: {sizes} are the same checkpoint.")
+        return Agreement(False, ours.size, theirs.size,
+                         f"DISAGREE: {sizes} are both signed by the log, with different roots: the federation "
+                         "has shown two different logs (a split view). Keep both checkpoints as evidence.")
+    try:
+        proof = client.consistency(small.size, large.size) if small.size else []
+        merkle.verify_consistency(small.size, large.size, small.root, large.root, proof)
+    except (merkle.ProofError, HTTPError) as error:
+        return Agreement(False, ours.size, theirs.size,
+                         f"DISAGREE: {sizes} are both signed by the log, but the larger does not extend the "
+                         f"smaller ({error}): history was rewritten, or the federation shows different logs "
+                         "to different platforms (a split view). Keep both checkpoints as evidence.")
+    return Agreement(True, ours.size, theirs.size,
+                     f"AGREE: {sizes} are one history: the larger extends the smaller (consistency proof checked).")
 
 
 def _check_order(entries: list[dict[str, Any]], after: int, next_seq: int) -> None:

@@ -90,6 +90,9 @@ def test_config(database_url, tmp_path_factory):
         # (tests/functional/test_person_limits.py) make apps with the defaults.
         "REPORT_LIMIT": 100_000,
         "CASE_ACCESS_LIMIT": 100_000,
+        # GET /v1/feed?wait= may hold a request 60 s: tests of long polling make an app
+        # that allows it (tests/functional/test_feed_wait.py), the others answer at once.
+        "FEED_WAITERS": 0,
     }
 
 

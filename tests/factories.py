@@ -116,3 +116,32 @@ def rotate_signing_key(app) -> None:
 
     with Session(app.extensions["federation.db"].engine) as session:
         signing_keys.rotate(session, app.config["KEK_BYTES"])
+
+
+def rewrite_history(app, drop_seq: int) -> None:
+    """What a dishonest or compromised operator would do: remove one entry from the middle,
+    renumber and re-sign the rest, and rebuild the tree, so that the log is a valid log
+    of a different history."""
+    import json
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from federation import feed, signing_keys
+    from federation.db import lock_feed_head, write_transaction
+    from federation.models import FeedEntry, MerkleNode
+    from federation.signals import SignalValue
+
+    with Session(app.extensions["federation.db"].engine) as session, write_transaction(session):
+        lock_feed_head(session)
+        rows = session.execute(text("SELECT body, signal_id, record_id FROM feed_entries ORDER BY seq")).all()
+        session.execute(FeedEntry.__table__.delete())
+        session.execute(MerkleNode.__table__.delete())
+        session.execute(text("UPDATE feed_head SET last_seq = 0"))
+        changes = []
+        for index, (body, signal_id, record_id) in enumerate(rows, start=1):
+            entry = json.loads(body)
+            if index != drop_seq:
+                changes.append(feed.Change(entry["op"], signal_id, record_id,
+                                           SignalValue(entry["type"], entry["value"], entry.get("quality"))))
+        feed.publish(session, signing_keys.Signers(app.config["KEK_BYTES"]), changes)

@@ -156,3 +156,38 @@ def sign_checkpoint(origin: str, size: int, root: bytes, public: bytes,
     text = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
     blob = key_id(origin, public) + sign(text.encode())
     return f"{text}\n\u2014 {origin} {base64.b64encode(blob).decode()}\n"
+
+
+# --- C2SP tlog-cosignature (cosignature/v1) ---------------------------------------------
+
+def cosignature_key_id(name: str, public: bytes) -> bytes:
+    return sha256(name.encode() + b"\n" + b"\x04" + public)[:4]
+
+
+def cosignatures(note: str, name: str, public: bytes) -> list[int]:
+    """The timestamps of the valid cosignature/v1 lines by (name, public) on a checkpoint
+    note; AssertionError if a line under that key id does not verify."""
+    text, _, signatures = note.rpartition("\n\n")
+    text += "\n"
+    found = []
+    for line in signatures.splitlines():
+        _, signer, encoded = line.split(" ")
+        blob = base64.b64decode(encoded)
+        if signer != name or blob[:4] != cosignature_key_id(name, public):
+            continue
+        assert len(blob) == 4 + 8 + 64
+        timestamp = int.from_bytes(blob[4:12], "big")
+        message = f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(blob[12:], message)
+        except InvalidSignature:
+            raise AssertionError(f"the cosignature by {name} does not verify") from None
+        found.append(timestamp)
+    return found
+
+
+def cosign(text: str, name: str, public: bytes, sign: Callable[[bytes], bytes], timestamp: int) -> str:
+    """A cosignature/v1 line over checkpoint `text` (origin, size, root lines)."""
+    message = f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+    blob = cosignature_key_id(name, public) + timestamp.to_bytes(8, "big") + sign(message)
+    return f"\u2014 {name} {base64.b64encode(blob).decode()}"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import fields
+from marshmallow import Schema, fields
 
-from federation import cases
+from federation import cases, receipts
 from federation.api.auth import PUBLIC
 from federation.api.blueprint import ApiBlueprint
 from federation.api.schemas import (
@@ -24,6 +24,15 @@ blp = ApiBlueprint("cases", __name__, access=PUBLIC, url_prefix="/v1/cases",
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
+class PlatformDeletionSchema(Schema):
+    platform = fields.String(required=True, metadata={"description": "the platform's display name"})
+    confirmed = fields.Boolean(required=True, metadata={
+        "description": "true: deleted, with a signed receipt for every hash; false: not yet confirmed"})
+    receipts = fields.Integer(required=True)
+    deletes = fields.Integer(required=True)
+    deleted_at = fields.DateTime(allow_none=True, metadata={"description": "when, once confirmed"})
+
+
 class PersonCaseStatusSchema(CaseStatusSchema):
     """The status, and whether the report still waits to be sent to platforms."""
 
@@ -37,6 +46,20 @@ class PersonCaseStatusSchema(CaseStatusSchema):
         "description": "hashes a check found are of a picture that is not intimate (a logo, a meme)"})
     restored = fields.Integer(required=True, metadata={
         "description": "hashes that were paused for a check and are shared again"})
+    deletion = fields.List(fields.Nested(PlatformDeletionSchema), required=True, metadata={
+        "description": "once withdrawn: per platform, whether it confirmed deleting every hash of the "
+                       "case with a signed receipt (empty while nothing was deleted)"})
+
+
+class WithdrawalProofSchema(Schema):
+    type = fields.String(required=True, metadata={"description": "federation/withdrawal-proof/v1"})
+    checkpoint = fields.String(required=True, metadata={"description": "the log's signed checkpoint"})
+    log_key = fields.Dict(required=True, metadata={"description": "the log's note key: name, public_key, vkey"})
+    deletes = fields.List(fields.Dict(), required=True, metadata={
+        "description": "each delete: seq, record_id, leaf_hash, inclusion (proof in the checkpoint's tree)"})
+    receipts = fields.List(fields.Dict(), required=True, metadata={
+        "description": "each platform's signed receipt, with its public key"})
+    platforms = fields.List(fields.Dict(), required=True)
 
 
 @blp.route("")
@@ -128,3 +151,20 @@ class CaseStopSharing(MethodView):
         network = _network()
         return cases.stop_sharing(db.session, services().pins, body["reference"], body["pin"], network), \
             200, _NO_STORE
+
+
+@blp.route("/withdrawal-proof")
+class CaseWithdrawalProof(MethodView):
+    @blp.arguments(CaseCredentialsSchema())
+    @blp.response(200, WithdrawalProofSchema())
+    @blp.alt_response(404, description=_CREDENTIAL_ERRORS[0][1])
+    @blp.alt_response(429, description=_CREDENTIAL_ERRORS[1][1])
+    def post(self, body):
+        """The withdrawal proof to keep or share: the deletes' inclusion proofs in the signed
+        checkpoint and each platform's signed receipt, with no hash of the pictures in it
+        (docs/verify-withdrawal.md shows how anyone checks it offline)."""
+        network = _network()
+        app = services()
+        proof = receipts.withdrawal_proof(db.session, app.pins, app.log, app.signers, body["reference"],
+                                          body["pin"], network)
+        return proof, 200, {**_NO_STORE, "Content-Disposition": 'attachment; filename="withdrawal-proof.json"'}

@@ -9,6 +9,8 @@ from federation import feed
 from federation.api.auth import PARTNER
 from federation.api.blueprint import ApiBlueprint
 from federation.db import db
+from federation.feed_wait import MAX_WAIT_SECONDS
+from federation.services import services
 
 blp = ApiBlueprint("feed", __name__, access=PARTNER, url_prefix="/v1", description="The signed hash feed")
 
@@ -22,6 +24,10 @@ class FeedQuery(Schema):
                                                     "past the newest entry: 400 checkpoint_ahead"})
     limit = fields.Integer(load_default=feed.DEFAULT_PAGE,
                            validate=validate.Range(min=1, max=feed.MAX_PAGE))
+    wait = fields.Integer(load_default=0, strict=False, validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+                          metadata={"description": "seconds (at most 60) to hold the request while no "
+                                                   "entry is above `after`: answered as soon as one is "
+                                                   "committed, else with an empty page (long polling)"})
 
 
 class FeedEntrySchema(Schema):
@@ -49,8 +55,18 @@ class Feed(MethodView):
     @blp.response(200, FeedPageSchema)
     @blp.alt_response(304, description="Not modified (If-None-Match)")
     @blp.alt_response(409, description="`after` is past the newest entry (checkpoint_ahead, with `head`)")
+    @blp.alt_response(422, description="`after`, `limit` or `wait` out of range (invalid_input)")
     def get(self, query):
-        """A page of entries with seq > after, in order. Full pages never change (same ETag)."""
+        """A page of entries with seq > after, in order. Full pages never change (same ETag).
+
+        With `wait`, the answer comes as soon as an entry above `after` is committed. When
+        the server is holding as many waiting requests as it allows, it answers at once,
+        with `Retry-After`: wait that long before asking again.
+        """
+        busy = {}
+        if query["wait"]:
+            if services().feed_waiters.wait(db.session, query["after"], query["wait"]) is None:
+                busy = {"Retry-After": "2"}
         page = feed.read_page(db.session, query["after"], query["limit"])
         etag = page.etag
         # Pages carry hashes and answer a credential: never stored by a shared cache
@@ -63,4 +79,4 @@ class Feed(MethodView):
         # Log-Size: the tree size whose checkpoint covers this page (docs/log.md).
         return Response(page.body, mimetype="application/json",
                         headers={"ETag": f'"{etag}"', "Cache-Control": cache, "Feed-Head": str(page.head),
-                                 "Log-Size": str(page.head)})
+                                 "Log-Size": str(page.head), **busy})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import Response
+from flask import Response, g
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
@@ -12,6 +12,7 @@ from federation import tlog
 from federation.api.auth import PARTNER, PUBLIC
 from federation.api.blueprint import ApiBlueprint
 from federation.api.feed import MAX_SEQ
+from federation.api.schemas import JsonInteger
 from federation.db import db
 from federation.services import services
 
@@ -94,3 +95,32 @@ class Inclusion(MethodView):
         """RFC 9162 audit path of the entry `seq` in the tree of `size` leaves."""
         proof = tlog.inclusion(db.session, query["seq"], query["size"])
         return {"leaf_index": query["seq"] - 1, "tree_size": query["size"], "proof": _b64(proof)}
+
+
+class CosignatureBody(Schema):
+    tree_size = JsonInteger(required=True, validate=_SIZE,
+                               metadata={"description": "the size of the checkpoint you cosigned"})
+    cosignature = fields.String(required=True, validate=validate.Length(1, 400), metadata={
+        "description": "your C2SP tlog-cosignature line: an em dash, your witness name (your partner "
+                       "name), base64(key id || 8-byte timestamp || Ed25519 signature)"})
+
+
+class CosignatureAnswer(Schema):
+    tree_size = fields.Integer(required=True)
+    witness = fields.String(required=True)
+    timestamp = fields.Integer(required=True)
+
+
+@blp.route("/cosignatures", needs="feed:read")
+class Cosignatures(MethodView):
+    @blp.arguments(CosignatureBody())
+    @blp.response(200, CosignatureAnswer())
+    @blp.alt_response(409, description=_AHEAD_409)
+    @blp.alt_response(422, description="not a valid cosignature by your registered key of this log's "
+                                       "checkpoint of that size (invalid_cosignature)")
+    @blp.idempotent
+    def post(self, body, idempotency_key):
+        """Cosign a checkpoint you verified (and found consistent with the last one you held);
+        the served checkpoint carries the cosignatures gathered for its size."""
+        return tlog.record_cosignature(db.session, services().idempotency, services().log, g.partner.id,
+                                       body["tree_size"], body["cosignature"], idempotency_key=idempotency_key)

@@ -192,3 +192,58 @@ def open_checkpoint(note: str, origin: str, keys: Iterable[bytes]) -> tuple[Chec
 def _check_text(text: str) -> None:
     if any(ord(c) < 0x20 and c != "\n" for c in text):
         raise NoteError("note holds a control character")
+
+
+# --- cosignatures (c2sp.org/tlog-cosignature) -------------------------------------------
+#
+# A witness (here: a member platform) that verified a checkpoint, and its consistency with
+# the last one it held, adds a signature line of its own:
+#     — <witness name> base64(key id || 8-byte big-endian timestamp || Ed25519 signature)
+# over "cosignature/v1\ntime <timestamp>\n" followed by the checkpoint's text. The key id is
+# SHA-256(name || 0x0A || 0x04 || public key)[:4]: type 0x04 keeps a cosignature from ever
+# being taken for the log's own signature (type 0x01) by the same key.
+
+COSIGNATURE_V1 = 0x04
+
+
+def cosignature_key_id(name: str, public_raw: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_V1]) + public_raw).digest()[:4]
+
+
+def cosignature_vkey(name: str, public_raw: bytes) -> str:
+    """The vkey of a witness's cosignatures: name+hex(key id)+base64(0x04 || public key)."""
+    return f"{check_name(name)}+{cosignature_key_id(name, public_raw).hex()}+" \
+           f"{base64.b64encode(bytes([COSIGNATURE_V1]) + public_raw).decode()}"
+
+
+def cosignature_message(checkpoint: Checkpoint, timestamp: int) -> bytes:
+    return f"cosignature/v1\ntime {timestamp}\n".encode() + checkpoint.text().encode()
+
+
+def cosign(checkpoint: Checkpoint, name: str, signer: Signer, timestamp: int) -> str:
+    """The cosignature line (with its newline) of `name` for this checkpoint at `timestamp`."""
+    if not 0 <= timestamp < 2**63:
+        raise ValueError("timestamp out of range")
+    signature = signer.sign(cosignature_message(checkpoint, timestamp))
+    blob = cosignature_key_id(check_name(name), signer.public_raw) + timestamp.to_bytes(8, "big") + signature
+    return f"{_DASH}{name} {base64.b64encode(blob).decode()}\n"
+
+
+def verify_cosignature(checkpoint: Checkpoint, line: str, name: str, public_raw: bytes) -> int:
+    """Check one cosignature line by witness (`name`, `public_raw`); return its timestamp.
+    Raises NoteError if it is malformed, by another key, or does not verify."""
+    signer_name, _, encoded = line.rstrip("\n").removeprefix(_DASH).partition(" ")
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise NoteError("the cosignature is not base64") from None
+    if not line.startswith(_DASH) or signer_name != name or len(blob) != 4 + 8 + SIGNATURE_BYTES:
+        raise NoteError(f"not a cosignature line by {name}")
+    if blob[:4] != cosignature_key_id(name, public_raw):
+        raise NoteError(f"the cosignature is by another key than {name}'s")
+    timestamp = int.from_bytes(blob[4:12], "big")
+    try:
+        verify(public_raw, cosignature_message(checkpoint, timestamp), blob[12:])
+    except SignatureError:
+        raise NoteError(f"the cosignature by {name} does not verify") from None
+    return timestamp

@@ -151,6 +151,11 @@ PAGES: dict[str, Message] = {
     "field_pin_hint": N_("8 numbers"),
     "status_submit": N_("Check"),
     "status_platforms_title": N_("What member platforms told us"),
+    # Once withdrawn: which platforms confirmed deleting, and the proof to download (docs/verify-withdrawal.md).
+    "status_deletion_title": N_("Deleted by member platforms"),
+    "status_proof_hint": N_("You can download a file that shows which platforms confirmed deleting "
+                            "your hashes. It holds no photos and no hashes, and anyone can check it."),
+    "status_proof_download": N_("Download the proof"),
     # Under a withdrawn report: what came later (someone else's report of the same picture) is not shown.
     "status_withdrawn_note": N_("Only what platforms did before you withdrew is shown."),
 
@@ -402,6 +407,11 @@ SCRIPT: dict[str, Message] = {
                              "blocking them would not protect you."),
     "status_restored": N_("We finished checking part of your report. Its hashes are shared with member "
                           "platforms again."),
+    # Per platform, once withdrawn (deletion receipts, docs/log.md).
+    "deletion_confirmed": N_("{platform}: deleted, with a signed receipt, on {date}."),
+    "deletion_pending": N_("{platform}: not yet confirmed."),
+    "proof_preparing": N_("Preparing the file. Please wait."),
+    "proof_saved": N_("The file withdrawal-proof.json is saved in your downloads."),
     "platforms_none": N_("No member platform has told us about a copy yet. If one finds a copy "
                       "and acts on it, you will see it here."),
     # One line per platform and verdict (the API's verdict codes, see federation/cases.py).

@@ -9,16 +9,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from federation import feed, signing_keys
+from federation import signing_keys
 from federation.crypto.signing import Signer, generate_keypair
-from federation.db import lock_feed_head, write_transaction
-from federation.models import FeedEntry, MerkleNode
-from federation.signals import SignalValue
 from partners.client import FederationClient
 from partners.store import LocalStore
 from partners.sync import LogError, SyncError, sync
 from tests import log_reference as ref
-from tests.factories import add_partner, case_payload, random_signal, read_feed
+from tests.factories import add_partner, case_payload, random_signal, read_feed, rewrite_history
 
 
 @pytest.fixture
@@ -62,25 +59,6 @@ def forged(app, size: int, root: bytes, signer: Signer | None = None) -> str:
     """A checkpoint of our choosing, signed with the federation's real key (or `signer`)."""
     signer = signer or active_signer(app)
     return ref.sign_checkpoint("federation.example/log", size, root, signer.public_raw, signer.sign)
-
-
-def rewrite_history(app, drop_seq: int) -> None:
-    """What a dishonest or compromised operator would do: remove one entry from the middle,
-    renumber and re-sign the rest, and rebuild the tree, so that the log is a valid log
-    of a different history."""
-    with Session(engine(app)) as session, write_transaction(session):
-        lock_feed_head(session)
-        rows = session.execute(text("SELECT body, signal_id, record_id FROM feed_entries ORDER BY seq")).all()
-        session.execute(FeedEntry.__table__.delete())
-        session.execute(MerkleNode.__table__.delete())
-        session.execute(text("UPDATE feed_head SET last_seq = 0"))
-        changes = []
-        for index, (body, signal_id, record_id) in enumerate(rows, start=1):
-            entry = json.loads(body)
-            if index != drop_seq:
-                changes.append(feed.Change(entry["op"], signal_id, record_id,
-                                           SignalValue(entry["type"], entry["value"], entry.get("quality"))))
-        feed.publish(session, signing_keys.Signers(app.config["KEK_BYTES"]), changes)
 
 
 def test_the_kit_follows_the_log_and_keeps_its_checkpoint(app, client, kit):

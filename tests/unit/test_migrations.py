@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,6 +21,9 @@ def test_models_and_migrations_agree(engine):
 
 def test_db_upgrade_works_from_an_installed_wheel(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # An in-tree build reuses build/lib, where a migration renamed since the last build
+    # still lies: the wheel would then hold two heads. Start from no build directory.
+    shutil.rmtree(os.path.join(root, "build"), ignore_errors=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), root], check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("ncii_federation-*.whl"))

@@ -16,6 +16,10 @@ const sharing = document.getElementById("sharing");
 const sharingText = document.getElementById("sharing-text");
 const sharingMessage = document.getElementById("sharing-message");
 const stopSharing = document.getElementById("stop-sharing");
+const deletion = document.getElementById("deletion");
+const deletionPlatforms = document.getElementById("deletion-platforms");
+const proofMessage = document.getElementById("proof-message");
+const downloadProof = document.getElementById("download-proof");
 let busy = false;
 // Kept in this page's memory only, for Stop sharing; gone when the page is left.
 let checked = null;
@@ -47,6 +51,7 @@ form.addEventListener("submit", async (event) => {
   checks.replaceChildren(...checkLines(answer.body));
   withdrawnNote.hidden = status !== "withdrawn";
   platforms.replaceChildren(...platformLines(answer.body.platforms ?? []));
+  showDeletion(answer.body.deletion ?? []);
   outcome.dataset.status = status;
   outcome.hidden = false;
 });
@@ -106,3 +111,32 @@ function withName(key, organisation) {
   const [before, after] = t(key, { organisation: "\u0000" }).split("\u0000");
   return [before, el("bdi", { text: cleanName(organisation) }), after ?? ""];
 }
+
+// After a withdrawal: per platform, whether it sent a signed receipt for every deletion.
+function showDeletion(confirmations) {
+  say(proofMessage, "");
+  deletion.hidden = confirmations.length === 0;
+  deletionPlatforms.replaceChildren(...confirmations.map(({ platform, confirmed, deleted_at: at }) =>
+    el("li", { text: confirmed ? t("deletion_confirmed", { platform: cleanName(platform), date: formatDate(at) })
+                               : t("deletion_pending", { platform: cleanName(platform) }) })));
+}
+
+// The withdrawal proof (docs/verify-withdrawal.md), saved as a file from this page's memory.
+downloadProof.addEventListener("click", async () => {
+  if (busy || !checked) return;
+  busy = true;
+  downloadProof.disabled = true;
+  say(proofMessage, t("proof_preparing"));
+  const answer = await postCredentials("/v1/cases/withdrawal-proof", checked);
+  busy = false;
+  downloadProof.disabled = false;
+  if (!answer.ok) {
+    say(proofMessage, answer.text);
+    return;
+  }
+  const file = new Blob([JSON.stringify(answer.body, null, 2)], { type: "application/json" });
+  const link = el("a", { href: URL.createObjectURL(file), download: "withdrawal-proof.json" });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);  // after the download has started
+  say(proofMessage, t("proof_saved"));
+});

@@ -1,7 +1,7 @@
 """support_services: helplines the portal shows to people, by language and country
 
-Revision ID: 0011_support_services
-Revises: 0010_key_revocation
+Revision ID: 0012_support_services
+Revises: 0011_receipts_cosignatures
 Create Date: 2026-12-03
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011_support_services'
-down_revision = '0010_key_revocation'
+revision = '0012_support_services'
+down_revision = '0011_receipts_cosignatures'
 branch_labels = None
 depends_on = None
 
