@@ -97,7 +97,7 @@ def _vpdq_frames(session: Session, changes: Sequence[Change]) -> dict[int, list]
     if not ids:
         return {}
     rows = session.execute(select(Signal.id, Signal.frames).where(Signal.id.in_(ids)))
-    return {id_: vpdq.frames_from_bytes(data) for id_, data in rows}
+    return {id_: vpdq.frames_from_bytes(data) for id_, data in rows if data is not None}
 
 
 @dataclass(frozen=True)
