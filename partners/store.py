@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS deletes (
 """
 
 
+# vpdq records carry their frames (the entry's JSON list); stores made before videos get
+# the column on open.
+_VIDEO_COLUMN = "ALTER TABLE signals ADD COLUMN frames TEXT"
+
+
 class StoreConflict(Exception):
     """The store moved since the page was fetched (another sync ran): refetch."""
 
@@ -37,6 +42,7 @@ class Signal:
     type: str
     value: str
     quality: int | None
+    frames: str | None = None  # vpdq: the frames as JSON
 
 
 class LocalStore:
@@ -46,6 +52,8 @@ class LocalStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        if "frames" not in {row[1] for row in self._db.execute("PRAGMA table_info(signals)")}:
+            self._db.execute(_VIDEO_COLUMN)
 
     def close(self) -> None:
         self._db.close()
@@ -77,8 +85,11 @@ class LocalStore:
             for entry in entries:
                 if entry["op"] == "add":
                     db.execute("DELETE FROM signals WHERE type = ? AND value = ?", (entry["type"], entry["value"]))
-                    db.execute("INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?)",
-                               (entry["id"], entry["type"], entry["value"], entry.get("quality"), entry["seq"]))
+                    frames = json.dumps(entry["frames"]) if "frames" in entry else None
+                    db.execute("INSERT OR REPLACE INTO signals (record_id, type, value, quality, seq, frames)"
+                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               (entry["id"], entry["type"], entry["value"], entry.get("quality"), entry["seq"],
+                                frames))
                 else:
                     db.execute("DELETE FROM signals WHERE record_id = ? OR (type = ? AND value = ?)",
                                (entry["id"], entry["type"], entry["value"]))
@@ -96,7 +107,7 @@ class LocalStore:
         return self.checkpoint
 
     def signals(self) -> Iterator[Signal]:
-        for row in self._db.execute("SELECT record_id, type, value, quality FROM signals ORDER BY seq"):
+        for row in self._db.execute("SELECT record_id, type, value, quality, frames FROM signals ORDER BY seq"):
             yield Signal(*row)
 
     def count(self) -> int:

@@ -137,3 +137,73 @@ def test_a_page_holds_the_largest_entry():
     assert feed.MAX_PAGE_BYTES > vpdq.MAX_FRAMES_BYTES + 1024
     largest = [{"pdq": "f" * 64, "quality": 100, "time_ms": 172_800_000}] * VPDQ_MAX_FRAMES
     assert len(json.dumps(largest, separators=(",", ":"))) <= vpdq.MAX_FRAMES_BYTES
+
+
+# --- the kit's vPDQ rule (partners.matching), against the reference's pseudocode -------
+
+def reference_rule(query, reported, distance=31, quality=50):
+    """The reference README's algorithm, written out: unique frames, quality filter, both shares."""
+    q = {h for h, qual in query if qual >= quality}
+    c = {h for h, qual in reported if qual >= quality}
+    if not q or not c:
+        return 0.0, 0.0
+    def near(a, b):
+        return (int(a, 16) ^ int(b, 16)).bit_count() <= distance
+    q_matched = sum(any(near(x, y) for y in c) for x in q)
+    c_matched = sum(any(near(y, x) for x in q) for y in c)
+    return 100 * q_matched / len(q), 100 * c_matched / len(c)
+
+
+def test_a_frame_at_31_bits_matches_and_at_32_does_not():
+    from partners.matching import MatchIndex, VideoRule
+    rng = random.Random(5)
+    stored = balanced(rng)
+    index = MatchIndex(video_rule=VideoRule(query_percent=100))
+    index.add_video("r_video", [(stored, 90)])
+    at_31 = flip(stored, list(range(31)))
+    at_32 = flip(stored, list(range(32)))
+    assert [m.record_id for m in index.match_video([(at_31, 90)])] == ["r_video"]
+    assert index.match_video([(at_32, 90)]) == []
+    # The reference C++ tool's `< 31`, for whoever needs its exact counts:
+    strict = MatchIndex(video_rule=VideoRule(max_distance=30, query_percent=100))
+    strict.add_video("r_video", [(stored, 90)])
+    assert strict.match_video([(at_31, 90)]) == []
+
+
+def test_the_index_gives_the_reference_rules_shares():
+    from partners.matching import MatchIndex, VideoRule
+    rng = random.Random(11)
+    videos = {f"r_{n}": [(balanced(rng), rng.choice((30, 60, 90))) for _ in range(rng.randrange(3, 12))]
+              for n in range(20)}
+    index = MatchIndex(video_rule=VideoRule(query_percent=0, reported_percent=0))
+    index.add_videos(list(videos), list(videos.values()))
+    for trial in range(30):
+        source = videos[f"r_{trial % 20}"]
+        # A query: some of the video's frames, moved by up to 40 bits, and some strangers.
+        query = [(flip(h, rng.sample(range(256), rng.randrange(0, 40))), q) for h, q in source
+                 if rng.random() < 0.7] + [(balanced(rng), 80) for _ in range(rng.randrange(0, 4))]
+        found = {m.record_id: (m.query_percent, m.reported_percent) for m in index.match_video(query)}
+        for record_id, frames in videos.items():
+            q_share, c_share = reference_rule(query, frames)
+            if q_share or c_share:
+                assert found[record_id] == (round(q_share, 1), round(c_share, 1))
+            else:
+                assert record_id not in found
+
+
+def test_thresholds_decide_and_a_removed_video_stops_matching():
+    from partners.matching import MatchIndex, VideoRule
+    rng = random.Random(12)
+    stored = [(balanced(rng), 90) for _ in range(10)]
+    query = stored[:4] + [(balanced(rng), 90) for _ in range(1)]      # 4 of 5 query frames: 80%
+    index = MatchIndex()
+    index.add_video("r_v", stored)
+    assert [(m.query_percent, m.reported_percent) for m in index.match_video(query)] == [(80.0, 40.0)]
+    assert MatchIndex(video_rule=VideoRule(query_percent=81)).match_video(query) == []
+    both = MatchIndex(video_rule=VideoRule(reported_percent=41))
+    both.add_video("r_v", stored)
+    assert both.match_video(query) == []
+    assert index.remove("r_v") and index.match_video(query) == []
+    # Low-quality query frames take no part: the same 4 matches of 4 usable frames.
+    index.add_video("r_v", stored)
+    assert index.match_video([*query[:4], (balanced(rng), 10)])[0].query_percent == 100.0
