@@ -236,6 +236,19 @@ SCRIPT: dict[str, str] = {
     "hash_pdq": "Photo hash (PDQ)",
     "hash_md5": "File hash (MD5)",
     "hash_sha256": "File hash (SHA-256)",
+    "hash_vpdq": "Video hash (vPDQ): finds changed copies too",
+    "vpdq_frames": "{frames} pictures from the video",
+    "problem_video_undecodable": "This browser could not play this video, so we made hashes that "
+                                 "find exact copies of the file only.",
+    "problem_video_no_picture": "This file has sound but no picture. We will protect exact copies "
+                                "of the file.",
+    "problem_video_too_large": "This video's picture is too large to read on this device. We will "
+                               "protect exact copies of the file.",
+    "problem_video_featureless": "This video is too plain (for example, mostly dark) for platforms "
+                                 "to find changed copies safely. We will protect exact copies of "
+                                 "the file.",
+    "problem_video_partly_read": "Part of this video seems damaged. We used the part before the "
+                                 "damage, and the file hashes cover exact copies.",
     "quality": "quality {quality}",
     "review_summary": "Files: {files}. Hashes to send: {hashes}.",
     "review_nothing": "There is nothing to send yet. Go back and add photos or videos.",

@@ -3,8 +3,9 @@
 // bytes and pixels stay in this worker and only hashes are posted back.
 //
 // In:  {id, file: File|Blob, kind: "photo"|"file"}
+//      {id, file: ImageBitmap, kind: "frame"}         one frame of a video (video.js)
 // Out: {id, type: "progress", done, total}           bytes hashed so far
-//      {id, type: "result", signals: [...]}           pdq (photos), md5, sha256
+//      {id, type: "result", signals: [...]}           pdq (photos, frames), md5, sha256
 //      {id, type: "error", code, message, signals}    signals: md5 and sha256
 //                                                     when the bytes were read
 import { Md5 } from "./md5.js";
@@ -50,6 +51,11 @@ self.addEventListener("message", async ({ data: { id, file, kind } }) => {
 });
 
 async function hashFile(file, kind, progress) {
+  if (kind === "frame") {
+    const pixels = readPixels(file);
+    const pdq = pdqFromRgba(pixels.data, pixels.width, pixels.height);
+    return [{ type: "pdq", value: pdq.hash, quality: pdq.quality }];
+  }
   if (kind !== "photo" && kind !== "file") {
     throw new HashingFailure("unknown_kind", `kind must be "photo" or "file", not ${kind}`);
   }
