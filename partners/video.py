@@ -39,7 +39,7 @@ from partners.pdq import luma_from_rgb, pdq_from_luma
 # A frame above this many pixels is not decoded (8K is 33 M): a crafted file can claim
 # any size, and each decoded frame of it would be allocated in full.
 MAX_PIXELS = 40_000_000
-MAX_SIDE = 512
+MAX_SIDE = 2048
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".3gp", ".ts", ".mpg",
                             ".mpeg", ".wmv", ".flv", ".ogv"})
 

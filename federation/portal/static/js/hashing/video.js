@@ -21,7 +21,7 @@
 // are left out here, so the server never refuses a person's video for them.
 
 const MAX_FRAMES = 3600; // rules.VPDQ_MAX_FRAMES: a longer video is sampled more sparsely
-const MAX_SIDE = 512; // PDQ reduces every frame to 64x64; the kit hashes at this size too
+const MAX_SIDE = 2048; // as photos (worker.js): PDQ reduces every frame to 64x64 anyway
 const MAX_PIXELS = 40_000_000; // partners/video.py MAX_PIXELS: larger frames are not hashed
 const MIN_QUALITY = 50; // rules.VPDQ_MIN_QUALITY
 const PDQ_MIN_ONES = 96; // rules.PDQ_MIN_ONES
@@ -88,9 +88,9 @@ export async function videoFrames(file, { onProgress = () => {}, signal } = {}) 
         partial = true; // damaged or cut off from here on: keep what came before
         break;
       }
-      const bitmap = await createImageBitmap(video, size);
+      const picture = (scale === 1 && await lumaPlane(video)) || await createImageBitmap(video, size);
       if (pending) frames.push(await pending);
-      pending = pdqInWorker(worker, bitmap, Math.round(time * 1000));
+      pending = pdqInWorker(worker, picture, Math.round(time * 1000));
       onProgress(Math.min(1, (time + interval) / duration));
     }
     if (pending) frames.push(await pending);
@@ -113,6 +113,32 @@ function takenByServer(frame) {
 
 const ONES = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
 
+// The frame's luminance as decoded (its Y plane), where WebCodecs' VideoFrame
+// can give it (a secure context: https, or http://127.0.0.1). Through a canvas
+// the browser would first convert to RGB with its own colour matrix (BT.709 for
+// HD in Chromium), which moves PDQ by 10-20 bits from what FFmpeg-based
+// hashers (the kit, Meta's vpdq) compute; the Y plane moves it by 0-2.
+// Returns null where that is not possible, and the caller draws instead.
+async function lumaPlane(video) {
+  if (typeof VideoFrame === "undefined") return null;
+  let frame;
+  try {
+    frame = new VideoFrame(video, { timestamp: 0 });
+    if (!["I420", "I420A", "I422", "I444", "NV12"].includes(frame.format)) return null;
+    const buffer = new Uint8Array(frame.allocationSize());
+    const [plane] = await frame.copyTo(buffer); // the Y plane comes first in each of these
+    const { x, y, width, height } = frame.visibleRect;
+    return {
+      y: buffer.subarray(plane.offset + y * plane.stride + x), stride: plane.stride, width, height,
+      fullRange: frame.colorSpace?.fullRange === true,
+    };
+  } catch {
+    return null;
+  } finally {
+    frame?.close();
+  }
+}
+
 let nextId = 1;
 function pdqInWorker(worker, bitmap, timeMs) {
   const id = nextId++;
@@ -128,7 +154,8 @@ function pdqInWorker(worker, bitmap, timeMs) {
       }
     };
     worker.addEventListener("message", listener);
-    worker.postMessage({ id, file: bitmap, kind: "frame" }, [bitmap]);
+    if (bitmap instanceof ImageBitmap) worker.postMessage({ id, file: bitmap, kind: "frame" }, [bitmap]);
+    else worker.postMessage({ id, file: bitmap, kind: "luma" }, [bitmap.y.buffer]);
   });
 }
 
