@@ -134,6 +134,16 @@ def test_h264_and_vp9_hash_like_the_kit_with_exact_digests(page, made):
         assert outcome["progress"][-1][0] == path.stat().st_size
 
 
+def test_frames_above_2048_pixels_are_scaled_through_a_canvas_and_still_match(page, tmp_path):
+    big = videos.make(tmp_path / "big.mp4", seed=8, seconds=3, width=2560, height=1440)
+    [outcome] = hash_files(page, [big])
+    frames = by_type(outcome)["vpdq"]["frames"]
+    kit = hash_video(big).frames
+    assert [f["time_ms"] for f in frames] == [f.time_ms for f in kit]
+    for ours, theirs in zip(frames, kit, strict=True):
+        assert (int(ours["pdq"], 16) ^ int(theirs.pdq, 16)).bit_count() <= 31
+
+
 def test_a_one_frame_video(page, made):
     [outcome] = hash_files(page, [made["one"]])
     assert [f["time_ms"] for f in by_type(outcome)["vpdq"]["frames"]] == [0]

@@ -17,6 +17,7 @@ from PIL import Image
 from partners.cli import main as partner_cli
 from tests import videos
 from tests.factories import add_partner
+from tests.functional.browser_support import expect
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +54,11 @@ def matches(output: str) -> dict[str, list]:
 
 
 def test_reported_in_the_browser_matched_by_the_kit_until_withdrawn(portal, kit, made, client):
-    [(reference, pin)] = portal.report(others=[made["original"]])
+    portal.start_report()
+    portal.choose(others=[made["original"]])
+    portal.make_hashes()
+    expect(portal.row("holiday.mp4")).to_contain_text("10 pictures from the video")
+    [(reference, pin)] = portal.send()
     # What left the page: the frames' hashes as JSON, no byte of the video.
     [post] = portal.case_posts()
     body = json.loads(post.post_data_buffer)
@@ -79,3 +84,18 @@ def test_reported_in_the_browser_matched_by_the_kit_until_withdrawn(portal, kit,
     assert json.loads(again.stdout.splitlines()[-1])["active"] == 0
     after = kit("match", str(made["copy"]), str(made["original"]))
     assert after.exit_code == 1 and all(not m for m in matches(after.stdout).values())
+
+
+def test_a_video_the_browser_cannot_play_is_sent_as_its_file_hashes_with_a_note(portal, tmp_path, engine):
+    from sqlalchemy import select
+
+    from federation.models import Signal
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 100)
+    portal.start_report()
+    portal.choose(others=[broken])
+    portal.make_hashes()
+    expect(portal.row("broken.mp4")).to_contain_text("could not play this video")
+    portal.send()
+    with engine.connect() as connection:
+        assert sorted(connection.scalars(select(Signal.type))) == ["md5", "sha256"]
