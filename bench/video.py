@@ -248,8 +248,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter videos (a smoke run)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--originals", type=int, default=5)
+    parser.add_argument("--unrelated", type=int, default=50)
     args = parser.parse_args()
-    originals, unrelated, seconds = (2, 10, 30) if args.quick else (6, 60, 30)
+    originals, unrelated, seconds = (2, 10, 30) if args.quick else (args.originals, args.unrelated, 30)
     speed_seconds = 20 if args.quick else 60
     print(f"bench/video.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, PyAV {av.__version__}, "
           f"load average {os.getloadavg()[0]:.1f} at start")

@@ -35,7 +35,7 @@ _HASH_VALUE = fields.String(required=True, metadata={
 
 # A vpdq signal's frames: loaded as they come and checked by federation.vpdq, so each
 # mistake (a wrong length, a repeated time, a degenerate frame) gets its own code.
-_VPDQ_FRAME = {"type": "object", "additionalProperties": False,
+VPDQ_FRAME = {"type": "object", "additionalProperties": False,
                "required": ["pdq", "quality", "time_ms"], "properties": {
                    "pdq": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
                    "quality": {"type": "integer", "minimum": 0, "maximum": 100,
@@ -57,7 +57,7 @@ class SignalSchema(Schema):
     frames = fields.Raw(load_default=None, metadata={
         "description": f"vpdq only: 1-{VPDQ_MAX_FRAMES} frames of the video, about one a second, "
                        "each with its PDQ, quality and time (docs/video.md)",
-        "type": "array", "minItems": 1, "maxItems": VPDQ_MAX_FRAMES, "items": _VPDQ_FRAME})
+        "type": "array", "minItems": 1, "maxItems": VPDQ_MAX_FRAMES, "items": VPDQ_FRAME})
 
 
 def typed_values(*, quality: bool) -> list[dict]:
@@ -67,7 +67,7 @@ def typed_values(*, quality: bool) -> list[dict]:
     alternatives = []
     for kind, length in HEX_LENGTHS.items():
         alternative: dict = {"properties": {
-            "type": {"enum": [kind]}, "value": {"pattern": f"^[0-9a-fA-F]{{{length}}}$"}}}
+            "type": {"enum": [kind]}, "value": {"type": "string", "pattern": f"^[0-9a-fA-F]{{{length}}}$"}}}
         if quality and kind == "pdq":
             alternative["properties"]["quality"] = {"type": "integer", "minimum": MIN_PDQ_QUALITY,
                                                     "maximum": 100}
@@ -82,7 +82,7 @@ def typed_values(*, quality: bool) -> list[dict]:
         alternatives.append({"required": ["frames"], "properties": {
             "type": {"enum": [VPDQ_TYPE]}, "value": {"type": "null"}, "quality": {"type": "null"},
             "frames": {"type": "array", "minItems": 1, "maxItems": VPDQ_MAX_FRAMES,
-                       "items": _VPDQ_FRAME}}})
+                       "items": VPDQ_FRAME}}})
     return alternatives
 
 

@@ -4,6 +4,7 @@ and headers, response schemas, errors included; auth enforced). Bounded and seed
 that a run is repeatable; FEDERATION_FUZZ_EXAMPLES raises the count for a longer run."""
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -57,6 +58,8 @@ def semantic(case):
     - a batch names each hash once, with one verdict (both refused as duplicate_item);
     - a StopNCII ImagePDQ carries its quality as a tag, and its length fits its type;
     - a StopNCII page token is one we issued (a generated one is refused as forged);
+    - a vpdq frame's PDQ has the bit balance of a real picture's, frames have distinct
+      times, and some frame has quality 50 or more (docs/video.md);
     - no string holds a NUL or a lone surrogate and no integer is over 20 digits
       (refused in any body by federation.api.strict_json).
     """
@@ -70,6 +73,9 @@ def semantic(case):
     if case.body is not None and not isinstance(case.body, NotSet):
         case.body = _printable(case.body)
     body = case.body if isinstance(case.body, dict) else {}
+    for signal in body.get("signals") or []:
+        if isinstance(signal, dict) and isinstance(signal.get("frames"), list):
+            _vpdq_frames(signal["frames"])
     for name in ("items", "hashRecords", "hashFeedbacks"):
         if not isinstance(body.get(name), list):
             continue
@@ -89,6 +95,15 @@ def semantic(case):
         if "count" in body:
             body["count"] = len(kept)
     return case
+
+
+def _vpdq_frames(frames: list) -> None:
+    for index, frame in enumerate(frames):
+        if isinstance(frame, dict):
+            half = hashlib.sha256(f"{frame.get('pdq')}{index}".encode()).digest()[:16]
+            frame["pdq"] = (half + bytes(255 - b for b in half)).hex()  # 128 of 256 bits set
+            frame["time_ms"] = index * 1000
+            frame["quality"] = max(50, frame.get("quality") if isinstance(frame.get("quality"), int) else 50)
 
 
 def _stopncii_record(record: dict) -> None:
