@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -34,15 +33,17 @@ from pathlib import Path
 import psycopg
 
 from bench.harness import ROOT, free_port, machine, median, percentile, postgres_database, service_env
+from tests.factories import random_hash
 
 CONSENT = {"adult": True, "depicted_or_acting_for": True, "share_with_platforms": True}
 HOST = "127.0.0.1"
 
 
 def report_body() -> bytes:
-    signals = [{"type": "pdq", "value": secrets.token_hex(32), "quality": 100},
-               {"type": "md5", "value": secrets.token_hex(16)},
-               {"type": "sha256", "value": secrets.token_hex(32)}]
+    # A PDQ a picture could have (half its bits set): a random one is refused half the time.
+    signals = [{"type": "pdq", "value": random_hash("pdq"), "quality": 100},
+               {"type": "md5", "value": random_hash("md5")},
+               {"type": "sha256", "value": random_hash("sha256")}]
     return json.dumps({"signals": signals, "consent": CONSENT}).encode()
 
 

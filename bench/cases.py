@@ -18,7 +18,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ import uuid
 import psycopg
 
 from bench.harness import PG_ADMIN, gunicorn, machine, median, percentile, postgres_database, service_env
+from tests.factories import random_hash
 
 CLIENTS = 50
 TARGET_P99_MS = 100
@@ -34,9 +34,10 @@ CONSENT = {"adult": True, "depicted_or_acting_for": True, "share_with_platforms"
 
 
 def payload() -> bytes:
-    signals = [{"type": "pdq", "value": secrets.token_hex(32), "quality": 100},
-               {"type": "md5", "value": secrets.token_hex(16)},
-               {"type": "sha256", "value": secrets.token_hex(32)}]
+    # A PDQ a picture could have (half its bits set): a random one is refused half the time.
+    signals = [{"type": "pdq", "value": random_hash("pdq"), "quality": 100},
+               {"type": "md5", "value": random_hash("md5")},
+               {"type": "sha256", "value": random_hash("sha256")}]
     return json.dumps({"signals": signals, "consent": CONSENT}).encode()
 
 

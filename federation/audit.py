@@ -10,6 +10,7 @@ EVENTS = frozenset({
     "case_created", "status_checked", "pin_failed", "case_locked", "locked_attempt",
     "unknown_reference", "case_withdrawn", "withdraw_repeated", "case_held", "case_released",
     "referral_created", "referral_used", "sharing_stopped", "caseworker_signed_in",
+    "signals_withheld", "signals_released", "signal_rejected",
 })
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, aliased
 
-from federation import audit, feed, idempotency, referrals
+from federation import audit, deny_list, feed, idempotency, referrals
 from federation.case_access import PinPolicy, authenticate
 from federation.crypto import pins as pins_module
 from federation.crypto.encoding import b64u_decode, b64u_encode
@@ -33,6 +33,8 @@ from federation.models import (
     FeedOp,
     Partner,
     Signal,
+    Verdict,
+    Withheld,
     table,
     utcnow,
 )
@@ -104,6 +106,13 @@ class CaseStatus:
     sharing: referrals.Sharing | None = None  # the referral behind the case, if any
     # Recorded, but its hashes wait for the feed's budget (FeedBudget) to be published.
     held: bool = False
+    # Hashes kept out of the feed while the operator checks them (platforms disputed
+    # them, or they matched far too often), and hashes a check found are not intimate
+    # pictures (docs/list-hygiene.md). Never which platform disputed.
+    paused: int = 0
+    not_shared: int = 0
+    # Hashes that were paused and are shared again after the check.
+    restored: int = 0
 
 
 @dataclass(frozen=True)
@@ -251,6 +260,7 @@ def open_case(session: Session, signals: list[SignalValue], *,
     """Insert the case, any unknown signals and the links, in the caller's write
     transaction. Nothing enters the feed yet: the caller ends with `publish_adds`,
     so the feed head lock is held only for the few statements that need it."""
+    deny_list.refuse_denied(session, signals)
     created_at = utcnow()
     case_id = session.execute(
         insert(_CASES).returning(_CASES.c.id),
@@ -306,7 +316,7 @@ def _activate_and_publish(session: Session, signers: Signers, links: Sequence[Li
     # will, not as this report sent it.
     stored = {row.id: SignalValue(row.type, row.value, row.quality) for row in session.execute(
         update(_SIGNALS)
-        .where(column.id.in_(record_ids), column.active.is_(False))
+        .where(column.id.in_(record_ids), column.active.is_(False), column.withheld.is_(None))
         .values(active=True, active_record_id=sql_case(record_ids, value=column.id))
         .returning(column.id, column.type, column.value, column.quality))}
     added = [link for link in links if link.signal_id in stored]
@@ -430,7 +440,8 @@ def _oldest_held(session: Session) -> int | None:
 def _new_entries(session: Session, signal_ids: list[int]) -> int:
     """How many `add` entries publishing these signals would make: those inactive now."""
     return session.scalar(select(func.count()).select_from(_SIGNALS)
-                          .where(_SIGNALS.c.id.in_(signal_ids), _SIGNALS.c.active.is_(False))) or 0
+                          .where(_SIGNALS.c.id.in_(signal_ids), _SIGNALS.c.active.is_(False),
+                                 _SIGNALS.c.withheld.is_(None))) or 0
 
 
 def _links_of(session: Session, case_id: int) -> list[Link]:
@@ -464,10 +475,17 @@ def _deactivate_signals(session: Session, case_id: int) -> list[feed.Change]:
 def _status_of(session: Session, case_id: int) -> CaseStatus:
     case = session.execute(select(Case.status, Case.created_at, Case.withdrawn_at, Case.held_at)
                            .where(Case.id == case_id)).one()
-    count = session.scalar(select(func.count()).where(CaseSignal.case_id == case_id)) or 0
+    count, paused, not_shared, restored = session.execute(
+        select(func.count(),
+               func.sum(sql_case((Signal.withheld.in_((Withheld.DISPUTED, Withheld.FLOOD)), 1), else_=0)),
+               func.sum(sql_case((Signal.withheld == Withheld.DENIED, 1), else_=0)),
+               func.sum(sql_case(((Signal.withheld.is_(None)) & Signal.restored_at.is_not(None), 1), else_=0)))
+        .select_from(CaseSignal).join(Signal, Signal.id == CaseSignal.signal_id)
+        .where(CaseSignal.case_id == case_id)).one()
     return CaseStatus(case.status, count, case.created_at, case.withdrawn_at,
                       platform_outcomes(session, case_id), referrals.sharing_of(session, case_id),
-                      held=case.held_at is not None)
+                      held=case.held_at is not None, paused=paused or 0, not_shared=not_shared or 0,
+                      restored=restored or 0)
 
 
 def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, ...]:
@@ -482,7 +500,11 @@ def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, 
                func.max(FeedbackLatest.occurred_at))
         .join(CaseSignal, CaseSignal.signal_id == FeedbackLatest.signal_id)
         .join(Partner, Partner.id == FeedbackLatest.partner_id)
-        .where(CaseSignal.case_id == case_id)
+        .join(Signal, Signal.id == FeedbackLatest.signal_id)
+        # A dispute of a hash withheld for review is not shown: the person is told the
+        # hash is paused for a check, never which platform asked (docs/list-hygiene.md).
+        .where(CaseSignal.case_id == case_id,
+               ~((FeedbackLatest.verdict == Verdict.NOT_BLOCKED) & Signal.withheld.is_not(None)))
         .group_by(Partner.id, Partner.display_name, FeedbackLatest.verdict)).all()
     by_platform: dict[tuple[str, int], list[Outcome]] = {}
     for partner_id, name, verdict, signals, total, first_at, last_at in rows:

@@ -434,5 +434,122 @@ def keys_new_kek() -> None:
     click.echo(new_kek())
 
 
+
+# --- trust in the list: the deny list and the review queue (docs/list-hygiene.md) ------
+
+@main.group("deny")
+def deny_group() -> None:
+    """Known-benign hashes (logos, blank frames, stock pictures) that may never be shared."""
+
+
+@deny_group.command("add")
+@click.argument("hash_type", metavar="TYPE", required=False, type=click.Choice(["pdq", "phash", "md5", "sha256"]))
+@click.argument("value", required=False)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
+              help="hash this file with the partner kit's hasher and deny each of its hashes")
+@click.option("--reason", required=True, help="why it is benign (kept for the audit, at most 200 characters)")
+@click.pass_obj
+def deny_add(app, hash_type: str | None, value: str | None, path: str | None, reason: str) -> None:
+    """Deny TYPE VALUE, or every hash of --file; what the list shares of it leaves the feed."""
+    from federation import list_trust
+    from federation.services import services
+
+    hashes = _hashes_to_deny(hash_type, value, path)
+    with _service(app) as session:
+        for kind, hex_value in hashes:
+            done = list_trust.deny(session, services(app).signers, kind, hex_value, reason)
+            state = "added" if done.added else "already denied"
+            click.echo(f"{kind}\t{state}\twithheld {done.withheld} shared signals")
+
+
+def _hashes_to_deny(hash_type: str | None, value: str | None, path: str | None) -> list[tuple[str, str]]:
+    if path is None:
+        if hash_type is None or value is None:
+            raise click.UsageError("give TYPE and VALUE, or --file")
+        return [(hash_type, value)]
+    if hash_type is not None or value is not None:
+        raise click.UsageError("give TYPE and VALUE, or --file, not both")
+    from partners.hashing import ImageTooLarge, UnreadableImage, hash_file, hash_photo
+
+    digests = hash_file(path)
+    found = [("md5", digests.md5), ("sha256", digests.sha256)]
+    try:
+        photo = hash_photo(path)
+    except (UnreadableImage, ImageTooLarge):  # not a picture: its digests only
+        return found
+    return [("pdq", photo.pdq), ("phash", photo.phash), *found]
+
+
+@deny_group.command("remove")
+@click.argument("hash_type", metavar="TYPE", type=click.Choice(["pdq", "phash", "md5", "sha256"]))
+@click.argument("value")
+@click.pass_obj
+def deny_remove(app, hash_type: str, value: str) -> None:
+    """Take a hash off the deny list; what it kept out is shared again where reported."""
+    from federation import list_trust
+    from federation.services import services
+
+    with _service(app) as session:
+        added = list_trust.undeny(session, services(app).signers, hash_type, value)
+    click.echo(f"removed; published again: {added}")
+
+
+@deny_group.command("list")
+@click.pass_obj
+def deny_list_command(app) -> None:
+    """Denied hashes: type, value, who added it, when, why."""
+    from federation import list_trust
+
+    with _session(app) as session:
+        for entry in list_trust.denied_entries(session):
+            click.echo(f"{entry.type}\t{entry.value}\t{entry.added_by}\t{entry.added_at.isoformat()}\t{entry.reason}")
+
+
+@main.group("review")
+def review_group() -> None:
+    """Signals withheld from the feed for a check: disputed by platforms, or flooding."""
+
+
+@review_group.command("list")
+@click.option("--denied", is_flag=True, help="include signals the deny list keeps out")
+@click.pass_obj
+def review_list(app, denied: bool) -> None:
+    """Id, type, value, why, since when, confirmations, disputes, active cases reporting it."""
+    from federation import list_trust
+
+    with _session(app) as session:
+        queue = list_trust.review_queue(session, include_denied=denied)
+    if not queue:
+        click.echo("nothing waits for review")
+    for item in queue:
+        click.echo(f"{item.signal_id}\t{item.type}\t{item.value}\t{item.withheld}\t{item.since.isoformat()}"
+                   f"\tconfirmed={item.confirmed}\tdisputed={item.disputed}\tcases={item.cases}")
+
+
+@review_group.command("restore")
+@click.argument("signal_id", type=int)
+@click.pass_obj
+def review_restore(app, signal_id: int) -> None:
+    """It is what it claims: publish it again (platforms match it after their next sync)."""
+    from federation import list_trust
+    from federation.services import services
+
+    with _service(app) as session:
+        added = list_trust.restore(session, services(app).signers, signal_id)
+    click.echo(f"restored signal {signal_id}; feed adds: {added}")
+
+
+@review_group.command("reject")
+@click.argument("signal_id", type=int)
+@click.option("--reason", default="rejected after review", show_default=True)
+@click.pass_obj
+def review_reject(app, signal_id: int, reason: str) -> None:
+    """It is not NCII: keep it out, and deny it so no report brings it back."""
+    from federation import list_trust
+
+    with _service(app) as session:
+        list_trust.reject(session, signal_id, reason)
+    click.echo(f"rejected signal {signal_id}; it is on the deny list")
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

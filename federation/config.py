@@ -66,6 +66,18 @@ DEFAULTS: dict[str, Any] = {
     "CASEWORKER_IDLE_SECONDS": 15 * 60,
     "CASEWORKER_SESSION_MAX_SECONDS": 8 * 3600,
     "LOG_LEVEL": "INFO",
+    # Trust in the list (docs/list-hygiene.md). A signal is withheld from the feed for the
+    # operator's review when this many distinct platforms dispute it (`not_blocked`) and
+    # none confirms it (`blocked`); 0 turns this off.
+    "DISPUTES_TO_QUARANTINE": 2,
+    # ... or when its matches in a window exceed a multiple of its own average per window
+    # over the baseline before it (or of the floor, if higher), from at least this many
+    # platforms, and no platform has confirmed it. A multiple of 0 turns this off.
+    "FLOOD_WINDOW_MINUTES": 60,
+    "FLOOD_BASELINE_DAYS": 7,
+    "FLOOD_MULTIPLE": 10,
+    "FLOOD_FLOOR": 100,
+    "FLOOD_PLATFORMS": 2,
     # The verifiable log's name: the first line of every checkpoint and its note key name
     # (docs/log.md). A schema-less URL; no spaces, no "+".
     "LOG_ORIGIN": "federation.example/log",

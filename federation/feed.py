@@ -40,12 +40,14 @@ class CheckpointAhead(FederationError):
 @dataclass(frozen=True)
 class Change:
     """One entry to append: `add` carries the record id the signal now has, `delete`
-    repeats the id its `add` carried (so partners may key by record id or by value)."""
+    repeats the id its `add` carried (so partners may key by record id or by value).
+    A `delete` that is not a withdrawal says why in `reason` (docs/list-hygiene.md)."""
 
     op: str
     signal_id: int
     record_id: str
     signal: SignalValue
+    reason: str | None = None
 
 
 # One statement moves the head and names the key to sign with: the active kid is read
@@ -78,6 +80,8 @@ def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[C
             entry["quality"] = signal.quality
         if change.signal_id in frames:
             entry["frames"] = frames[change.signal_id]
+        if change.reason is not None:
+            entry["reason"] = change.reason
         body = canonical_json(entry)
         leaves.append(leaf_hash(body))
         rows.append({"seq": seq, "op": change.op, "signal_id": change.signal_id,

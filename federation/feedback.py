@@ -18,9 +18,9 @@ from federation import idempotency
 from federation.db import dialect_insert
 from federation.errors import InvalidInput
 from federation.idempotency import IdempotencyPolicy
+from federation.list_trust import Review
 from federation.models import VERDICTS, FeedbackEvent, FeedbackLatest, Signal, table, utcnow
-from federation.rules import MIN_PDQ_QUALITY
-from federation.signals import SignalValue, parse_signal
+from federation.signals import SignalValue, parse_value
 
 MAX_ITEMS = 1000
 MAX_NOTE = 500
@@ -79,7 +79,8 @@ def check_items(items: list[FeedbackItem], *, now: dt.datetime) -> None:
 
 
 def submit_feedback(session: Session, idempotency_policy: IdempotencyPolicy, partner_id: int,
-                    items: list[FeedbackItem], *, idempotency_key: str | None = None,
+                    items: list[FeedbackItem], *, review: Review | None = None,
+                    idempotency_key: str | None = None,
                     now: dt.datetime | None = None) -> tuple[dict, bool]:
     """Record a batch; return (response body, replayed).
 
@@ -87,17 +88,21 @@ def submit_feedback(session: Session, idempotency_policy: IdempotencyPolicy, par
     "unknown_signal": n}, one result per item in order. An unknown signal is reported in
     its item and does not fail the batch. With an idempotency key, the same batch again
     returns the first body; another batch under the same key raises Conflict.
+    With a `review`, disputes and matches that cross its thresholds withhold their
+    signals in the same transaction (federation.list_trust).
     Raises InvalidInput (see check_items).
     """
     check_items(items, now=now or utcnow())
     return idempotency.write_once(
         session, idempotency_policy, scope=f"feedback:{partner_id}", key=idempotency_key,
         request=[_canonical(item) for item in items],
-        write=lambda: record_items(session, partner_id, items), codec=idempotency.PLAIN_JSON)
+        write=lambda: record_items(session, partner_id, items, review=review), codec=idempotency.PLAIN_JSON)
 
 
-def record_items(session: Session, partner_id: int, items: list[FeedbackItem]) -> dict:
-    """Write checked items in the caller's transaction; return the per-item result body."""
+def record_items(session: Session, partner_id: int, items: list[FeedbackItem], *,
+                 review: Review | None = None) -> dict:
+    """Write checked items in the caller's transaction; return the per-item result body.
+    With a `review`, what was newly recorded may withhold signals (list_trust)."""
     ids = signal_ids(session, [item.signal for item in items])
     # Rows go in signal id order: concurrent batches then lock index entries in the same
     # order and cannot deadlock on PostgreSQL (bench/feedback.py found that they did).
@@ -116,6 +121,8 @@ def record_items(session: Session, partner_id: int, items: list[FeedbackItem]) -
         fresh = [event for event in events if event["signal_id"] in inserted]
         if fresh:
             _upsert_latest(session, fresh)
+            if review is not None:
+                review.after_feedback(session, fresh)
     results = []
     for item in items:
         signal_id = ids.get(item.signal.key)
@@ -171,9 +178,7 @@ def _canonical(item: FeedbackItem) -> list:
 def signal_ref(kind: str, value: str) -> SignalValue:
     """A validated (type, value) naming a signal we may hold, without a PDQ quality.
 
-    Raises InvalidSignal for an unknown type or a malformed value.
+    Raises InvalidSignal for an unknown type or a malformed value. A degenerate value
+    passes: we may hold it from before the check, and an unknown one is reported per item.
     """
-    # parse_signal insists on a PDQ quality, which a report about a hash does not carry:
-    # pass the floor to satisfy it, then drop it.
-    checked = parse_signal(kind, value, MIN_PDQ_QUALITY if kind == "pdq" else None)
-    return SignalValue(checked.type, checked.value)
+    return SignalValue(kind, parse_value(kind, value))

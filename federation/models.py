@@ -111,6 +111,15 @@ class Verdict(StrEnum):
     DELETED = "deleted"
 
 
+class Withheld(StrEnum):
+    """Why a signal is kept out of the feed although a case reports it (docs/list-hygiene.md).
+    `disputed` and `flood` wait for an operator's review; `denied` is on the deny list."""
+
+    DISPUTED = "disputed"
+    FLOOD = "flood"
+    DENIED = "denied"
+
+
 def table(model: type[Base]) -> Table:
     """A mapped class's Core table, for plain Core statements on hot paths (a statement
     built from mapped attributes takes the ORM's slower bulk path)."""
@@ -172,6 +181,11 @@ class Signal(Base):
         UniqueConstraint("type", "value"),
         CheckConstraint("type IN ('pdq', 'phash', 'md5', 'sha256', 'vpdq')", name="type"),
         CheckConstraint("quality IS NULL OR (quality BETWEEN 0 AND 100)", name="quality"),
+        CheckConstraint("withheld IS NULL OR " + one_of("withheld", Withheld), name="withheld"),
+        # The review queue and the person's "paused" line read only withheld signals:
+        # nearly none, so a partial index keeps those reads off the whole table.
+        Index("ix_signals_withheld", "withheld", postgresql_where=text("withheld IS NOT NULL"),
+              sqlite_where=text("withheld IS NOT NULL")),
     )
 
     id: Mapped[int_pk]
@@ -185,6 +199,11 @@ class Signal(Base):
     created_at: Mapped[created_timestamp]
     # vpdq only: the canonical frames (federation.vpdq), whose SHA-256 is `value`.
     frames: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Set while the signal is kept out of the feed (Withheld); never active meanwhile.
+    withheld: Mapped[str | None] = mapped_column(String(16))
+    withheld_at: Mapped[timestamp | None]
+    # When an operator last restored it: disputes and matches before this were reviewed.
+    restored_at: Mapped[timestamp | None]
 
 
 class CaseSignal(Base):
@@ -458,3 +477,20 @@ class CaseworkerSession(Base):
     last_seen_at: Mapped[timestamp]
 
     caseworker: Mapped[Caseworker] = relationship()
+
+
+class DeniedSignal(Base):
+    """A known-benign hash (HMA's "negative bank"): refused on entry, never in the feed."""
+
+    __tablename__ = "denied_signals"
+    __table_args__ = (
+        UniqueConstraint("type", "value"),
+        CheckConstraint("type IN ('pdq', 'phash', 'md5', 'sha256')", name="type"),
+    )
+
+    id: Mapped[int_pk]
+    type: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(40))  # "operator" or "review"
+    added_at: Mapped[created_timestamp]

@@ -18,26 +18,42 @@ PDQ_MATCH_DISTANCE = 31
 # Two pHashes match within this many bits of 64: the same fraction (about 12%) as PDQ's.
 PHASH_MATCH_DISTANCE = 8
 
-# PDQ sets a bit where its DCT coefficient exceeds the median of all 256, so a hash made
-# from a real picture has at most 128 ones, and fewer only where coefficients tie (flat
-# pictures). docs/list-hygiene.md records the distribution these bounds come from.
-PDQ_MIN_ONES = 96
-PDQ_MAX_ONES = 128
+# --- hashes that cannot come from a real file (docs/list-hygiene.md) -------------------
+# The digest of empty input matches every empty file: it is never evidence of anything.
+EMPTY_DIGESTS = {
+    "md5": "d41d8cd98f00b204e9800998ecf8427e",
+    "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+}
+# PDQ sets a bit where its DCT coefficient exceeds the median of all 256, and pHash
+# where it exceeds the median of 64: a real picture's hash has at most half its bits
+# set, and fewer only where coefficients tie (flat pictures, which PDQ's quality
+# refuses anyway). docs/list-hygiene.md records the distribution these bounds come from.
+BIT_BALANCE = {"pdq": (112, 128), "phash": (24, 32)}
+
+
+def degenerate(kind: str, value: str) -> str | None:
+    """Why a well-formed hash of this type cannot come from a real file, or None.
+
+    A sender's claimed PDQ quality is not evidence: this looks at the value alone.
+    """
+    if EMPTY_DIGESTS.get(kind) == value:
+        return f"it is the {kind} of empty input, which every empty file has"
+    if kind not in BIT_BALANCE:
+        return None
+    bits = len(value) * 4
+    ones = int(value, 16).bit_count()
+    if ones in (0, bits):
+        return f"all its bits are {'zero' if ones == 0 else 'one'}"
+    low, high = BIT_BALANCE[kind]
+    if not low <= ones <= high:
+        return f"{ones} of its {bits} bits are set; a picture's {kind} sets {low} to {high}"
+    return None
 
 
 def pdq_degenerate(value: str) -> str | None:
-    """Why a 64-hex-digit PDQ value cannot come from a real picture, or None if it can.
+    """degenerate("pdq", value): for one PDQ frame or picture."""
+    return degenerate("pdq", value.lower())
 
-    The sender's claimed quality is not evidence: this looks at the bits alone.
-    """
-    ones = int(value, 16).bit_count()
-    if ones == 0:
-        return "all zeros"
-    if ones == 256:
-        return "all ones"
-    if not PDQ_MIN_ONES <= ones <= PDQ_MAX_ONES:
-        return f"{ones} of 256 bits set; a picture's PDQ sets {PDQ_MIN_ONES} to {PDQ_MAX_ONES}"
-    return None
 
 # --- vPDQ: a video as the PDQ of about one frame per second (docs/video.md) -----------
 # The signal carries its frames; its `value` is the SHA-256 of their canonical bytes.

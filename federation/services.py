@@ -6,6 +6,7 @@ parts a service needs to it as plain arguments: services themselves never read t
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from federation.cases import MAX_SIGNALS, FeedBudget
 from federation.caseworker_sessions import SessionPolicy
 from federation.config import ConfigError
 from federation.idempotency import IdempotencyPolicy
+from federation.list_trust import Review, TrustPolicy
 from federation.ratelimit import Limit, RateLimit, make_backend, make_limit
 from federation.referrals import ReferralPolicy
 from federation.signing_keys import Signers
@@ -37,6 +39,7 @@ class Services:
     caseworker_sessions: SessionPolicy
     pepper: bytes  # HMAC key of the StopNCII page tokens
     log: LogPolicy  # the verifiable log's origin (docs/log.md)
+    review: Review  # when disputes and floods withhold signals (docs/list-hygiene.md)
 
 
 def init_services(app: Flask) -> None:
@@ -72,9 +75,18 @@ def build_services(config: dict[str, Any]) -> Services:
         log = LogPolicy(str(config["LOG_ORIGIN"]))
     except ValueError as error:
         raise ConfigError(f"FEDERATION_LOG_ORIGIN: {error}") from None
+    trust = TrustPolicy(
+        disputes=int(config["DISPUTES_TO_QUARANTINE"]),
+        flood_window=dt.timedelta(minutes=int(config["FLOOD_WINDOW_MINUTES"])),
+        flood_baseline=dt.timedelta(days=int(config["FLOOD_BASELINE_DAYS"])),
+        flood_multiple=float(config["FLOOD_MULTIPLE"]), flood_floor=int(config["FLOOD_FLOOR"]),
+        flood_platforms=int(config["FLOOD_PLATFORMS"]))
+    if trust.flood_baseline <= trust.flood_window:
+        raise ConfigError("FEDERATION_FLOOD_BASELINE_DAYS must cover more than FEDERATION_FLOOD_WINDOW_MINUTES")
+    signers = Signers(config["KEK_BYTES"])
     return Services(
         pins=pins,
-        signers=Signers(config["KEK_BYTES"]),
+        signers=signers,
         idempotency=IdempotencyPolicy(int(config["IDEMPOTENCY_TTL_SECONDS"])),
         referrals=ReferralPolicy(pepper, int(config["REFERRAL_TTL_DAYS"])),
         referral_guesses=make_limit(backend, "referral-guesses", Limit(
@@ -87,4 +99,5 @@ def build_services(config: dict[str, Any]) -> Services:
         caseworker_sessions=SessionPolicy(int(config["CASEWORKER_IDLE_SECONDS"]),
                                           int(config["CASEWORKER_SESSION_MAX_SECONDS"])),
         pepper=pepper,
-        log=log)
+        log=log,
+        review=Review(trust, signers))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from federation import vpdq
 from federation.errors import InvalidSignal
-from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, VPDQ_TYPE
+from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, VPDQ_TYPE, degenerate
 from federation.rules import SIGNAL_TYPES as HEX_TYPES
 
 TYPES = (*HEX_TYPES, VPDQ_TYPE)
@@ -31,7 +31,8 @@ class SignalValue:
 
 def parse_signal(kind: str, value: str | None, quality: int | None = None,
                  frames: object = None) -> SignalValue:
-    """Validate and normalise one signal (lower-case hex), or raise InvalidSignal.
+    """Validate and normalise one signal entering the list (lower-case hex), or raise
+    InvalidSignal: also for a value no real file has (`degenerate_signal`).
 
     A `vpdq` signal comes as its frames alone (federation.vpdq); its value is computed.
     """
@@ -39,15 +40,15 @@ def parse_signal(kind: str, value: str | None, quality: int | None = None,
         return _parse_vpdq(value, quality, frames)
     if frames is not None:
         raise InvalidSignal(f"frames apply to vpdq only, not {kind}")
-    if kind not in HEX_LENGTHS:
-        raise InvalidSignal(f"unknown signal type {kind!r}; expected one of {', '.join(TYPES)}",
-                            code="unknown_signal_type")
-    if not isinstance(value, str) or not _PATTERNS[kind].fullmatch(value):
-        raise InvalidSignal(f"a {kind} value must be exactly {HEX_LENGTHS[kind]} hexadecimal characters")
+    value = parse_value(kind, value)
+    reason = degenerate(kind, value)
+    if reason is not None:
+        raise InvalidSignal(f"this {kind} cannot come from a real picture or video: {reason}",
+                            code="degenerate_signal")
     if kind != "pdq":
         if quality is not None:
             raise InvalidSignal(f"quality applies to pdq only, not {kind}")
-        return SignalValue(kind, value.lower())
+        return SignalValue(kind, value)
     if quality is None:
         raise InvalidSignal("a pdq signal needs its quality (0-100)", code="pdq_quality_missing")
     if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
@@ -64,6 +65,17 @@ def _parse_vpdq(value: str | None, quality: int | None, frames: object) -> Signa
                             "and each frame carries its own quality; leave out value and quality")
     canonical = vpdq.parse_frames(frames)
     return SignalValue(VPDQ_TYPE, vpdq.digest(canonical), None, vpdq.canonical_bytes(canonical))
+
+
+def parse_value(kind: str, value: str | None) -> str:
+    """A well-formed value of this type, normalised; raise InvalidSignal otherwise.
+    Only the format is checked: for naming a signal we may hold, not for adding one."""
+    if kind not in HEX_LENGTHS:
+        raise InvalidSignal(f"unknown signal type {kind!r}; expected one of {', '.join(TYPES)}",
+                            code="unknown_signal_type")
+    if not isinstance(value, str) or not _PATTERNS[kind].fullmatch(value):
+        raise InvalidSignal(f"a {kind} value must be exactly {HEX_LENGTHS[kind]} hexadecimal characters")
+    return value.lower()
 
 
 def dedupe(signals: list[SignalValue]) -> list[SignalValue]:

@@ -23,7 +23,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from federation import cases, feed, feedback, idempotency, platform_cases
@@ -34,6 +34,7 @@ from federation.db import writes
 from federation.errors import FederationError, InvalidInput, InvalidSignal, Unauthorized
 from federation.feedback import FeedbackItem
 from federation.idempotency import IdempotencyPolicy
+from federation.list_trust import Review
 from federation.models import (
     Case,
     CaseSignal,
@@ -41,6 +42,7 @@ from federation.models import (
     FeedbackLatest,
     FeedEntry,
     FeedOp,
+    MemberStatus,
     Partner,
     Signal,
     utcnow,
@@ -64,9 +66,15 @@ STOPNCII_TYPES = ("Unknown", "ImagePDQ", "VideoMD5", "VideoTMK", "Text", "URL")
 TO_FEEDBACK_VALUE = {"match_pending_review": "PendingReview", "blocked": "Blocked",
                      "not_blocked": "NotBlocked", "deleted": "Deleted"}
 # "Withdrawn" from a platform means it removed a withdrawn hash, as "Deleted" does.
-# None, QualityUnknown and Unknown carry no verdict and are refused.
 FROM_FEEDBACK_VALUE = {"PendingReview": "match_pending_review", "Blocked": "blocked",
                        "NotBlocked": "not_blocked", "Deleted": "deleted", "Withdrawn": "deleted"}
+# None, QualityUnknown and Unknown carry no verdict: Meta's client uses them for items
+# that only carry tags. Such an item is accepted and ignored, never fatal to its batch.
+TAG_ONLY = ("None", "QualityUnknown", "Unknown")
+FEEDBACK_VALUES = (*FROM_FEEDBACK_VALUE, *TAG_ONLY)
+IGNORED = "ignored"
+# FetchHashes shows how many platforms gave each verdict, never which: its `source`.
+AGGREGATE_SOURCE = "federation:aggregate"
 _CASE_STATUS: dict[str, str] = {CaseState.ACTIVE: "Active", CaseState.WITHDRAWN: "Withdrawn"}
 _QUALITY_TAG = re.compile(r"quality:(\d{1,3})")
 
@@ -181,12 +189,15 @@ def _records(session: Session, rows) -> list[dict]:
                 .join(Case, Case.id == CaseSignal.case_id)
                 .where(CaseSignal.signal_id.in_(ids)).order_by(CaseSignal.id)):
             case_numbers[signal_id][record_id] = _CASE_STATUS[status]
-        for signal_id, verdict, source in session.execute(
-                select(FeedbackLatest.signal_id, FeedbackLatest.verdict, Partner.display_name)
+        # How many active platforms hold each verdict, never which (docs/list-hygiene.md).
+        for signal_id, verdict, platforms in session.execute(
+                select(FeedbackLatest.signal_id, FeedbackLatest.verdict, func.count())
                 .join(Partner, Partner.id == FeedbackLatest.partner_id)
-                .where(FeedbackLatest.signal_id.in_(ids)).order_by(Partner.display_name)):
-            feedbacks[signal_id].append(
-                {"feedbackValue": TO_FEEDBACK_VALUE[verdict], "tags": [], "source": source})
+                .where(FeedbackLatest.signal_id.in_(ids), Partner.status == MemberStatus.ACTIVE)
+                .group_by(FeedbackLatest.signal_id, FeedbackLatest.verdict)
+                .order_by(FeedbackLatest.signal_id, FeedbackLatest.verdict)):
+            feedbacks[signal_id].append({"feedbackValue": TO_FEEDBACK_VALUE[verdict],
+                                         "tags": [f"platforms:{platforms}"], "source": AGGREGATE_SOURCE})
     return [{"lastModtimestamp": row.seq + POSITION_OFFSET,
              "signalType": TYPES[row.type],
              "hashValue": row.value,
@@ -231,44 +242,53 @@ def _open_token(pepper: bytes, token: str, start: int, head: int, now: dt.dateti
 
 # --- SubmitFeedback and SubmitHashes ----------------------------------------------------
 
-def feedback_items(hash_feedbacks: list[dict], *, now: dt.datetime) -> list[FeedbackItem]:
-    """SubmitFeedback's `hashFeedbacks` as our items. SubmitFeedback carries no signal
-    type: 64 hex characters are taken as ImagePDQ, 32 as VideoMD5.
+def feedback_items(hash_feedbacks: list[dict], *, now: dt.datetime) -> list[FeedbackItem | None]:
+    """SubmitFeedback's `hashFeedbacks` as our items, None for a tag-only item (TAG_ONLY).
+    SubmitFeedback carries no signal type: 64 hex characters are taken as ImagePDQ, 32
+    as VideoMD5.
 
     Raises InvalidSignal (a value of another length or not hex), InvalidInput (a value
     that is no verdict).
     """
-    items = []
+    items: list[FeedbackItem | None] = []
     for index, entry in enumerate(hash_feedbacks):
         value = entry["hashValue"]
         kind = {HEX_LENGTHS["pdq"]: "pdq", HEX_LENGTHS["md5"]: "md5"}.get(len(value))
         if kind is None:
             raise InvalidSignal(f"hashFeedbacks[{index}].hashValue is neither a PDQ (64 hex) "
                                 "nor an MD5 (32 hex)")
-        items.append(FeedbackItem(feedback.signal_ref(kind, value),
-                                  _verdict(entry["feedbackValue"], f"hashFeedbacks[{index}]"), now))
+        signal = feedback.signal_ref(kind, value)
+        verdict = _verdict(entry["feedbackValue"], f"hashFeedbacks[{index}]")
+        items.append(None if verdict is None else FeedbackItem(signal, verdict, now))
     return items
 
 
 def submit_feedback(session: Session, idempotency_policy: IdempotencyPolicy, partner_id: int,
-                    hash_feedbacks: list[dict], *, idempotency_key: str | None = None,
-                    now: dt.datetime | None = None) -> dict:
-    """Record SubmitFeedback; answer per hash like /v1/feedback does per item.
+                    hash_feedbacks: list[dict], *, review: Review | None = None,
+                    idempotency_key: str | None = None, now: dt.datetime | None = None) -> dict:
+    """Record SubmitFeedback; answer per hash like /v1/feedback does per item, with
+    `ignored` for a tag-only item.
 
     Raises InvalidSignal, InvalidInput, Conflict (Idempotency-Key reused).
     """
     now = now or utcnow()
-    items = feedback_items(hash_feedbacks, now=now)
-    body, _ = feedback.submit_feedback(session, idempotency_policy, partner_id, items,
-                                       idempotency_key=idempotency_key, now=now)
-    return {"count": len(items),
-            "hashFeedbacks": [{"hashValue": item.signal.value, "status": result["status"]}
-                              for item, result in zip(items, body["results"], strict=True)]}
+    parsed = feedback_items(hash_feedbacks, now=now)
+    items = [item for item in parsed if item is not None]
+    results: list[dict] = []
+    if items:
+        body, _ = feedback.submit_feedback(session, idempotency_policy, partner_id, items, review=review,
+                                           idempotency_key=idempotency_key, now=now)
+        results = body["results"]
+    statuses = iter(results)
+    return {"count": len(parsed),
+            "hashFeedbacks": [{"hashValue": entry["hashValue"].lower(),
+                               "status": IGNORED if item is None else next(statuses)["status"]}
+                              for entry, item in zip(hash_feedbacks, parsed, strict=True)]}
 
 
 def submit_hashes(session: Session, signers: Signers, idempotency_policy: IdempotencyPolicy,
-                  partner_id: int, hash_records: list[dict], *, idempotency_key: str | None = None,
-                  now: dt.datetime | None = None) -> dict:
+                  partner_id: int, hash_records: list[dict], *, review: Review | None = None,
+                  idempotency_key: str | None = None, now: dt.datetime | None = None) -> dict:
     """Record SubmitHashes as one platform case, with each record's CSPFeedbacks as the
     partner's verdict on its own hash, in one transaction. With an idempotency key, the
     same request again returns the first answer.
@@ -290,8 +310,9 @@ def submit_hashes(session: Session, signers: Signers, idempotency_policy: Idempo
         signals.append(signal)
         occurred_at = _occurred_at(record.get("lastModtimestamp"), now, where)
         for feedback_entry in record["CSPFeedbacks"]:
-            items.append(FeedbackItem(signal, _verdict(feedback_entry["feedbackValue"], where),
-                                      occurred_at))
+            verdict = _verdict(feedback_entry["feedbackValue"], where)
+            if verdict is not None:  # a tag-only item (its quality tag was read above)
+                items.append(FeedbackItem(signal, verdict, occurred_at))
     cases.check_signal_count(signals)
     seen: dict[tuple[str, str], int] = {}
     for index, signal in enumerate(signals):
@@ -304,7 +325,7 @@ def submit_hashes(session: Session, signers: Signers, idempotency_policy: Idempo
     def write() -> dict:
         opened, added = platform_cases.open_platform_case(session, signers, partner_id, signals)
         if items:
-            feedback.record_items(session, partner_id, items)
+            feedback.record_items(session, partner_id, items, review=review)
         ids = {link.signal.key: link.record_id for link in opened.links}
         return {"count": len(signals), "addedToFeed": len(added),
                 "hashRecords": [{"signalType": TYPES[s.type], "hashValue": s.value,
@@ -317,10 +338,13 @@ def submit_hashes(session: Session, signers: Signers, idempotency_policy: Idempo
 
 
 
-def _verdict(value: str, where: str) -> str:
+def _verdict(value: str, where: str) -> str | None:
+    """Our verdict for a StopNCII feedbackValue; None for a tag-only value."""
+    if value in TAG_ONLY:
+        return None
     verdict = FROM_FEEDBACK_VALUE.get(value)
     if verdict is None:
-        raise InvalidInput(f"{where}.feedbackValue must be one of {', '.join(FROM_FEEDBACK_VALUE)}",
+        raise InvalidInput(f"{where}.feedbackValue must be one of {', '.join(FEEDBACK_VALUES)}",
                            code="invalid_verdict")
     return verdict
 

@@ -119,32 +119,69 @@ def trust(obj: Context, kid: str) -> None:
               help="videos: share of the reported video's frames that must be found in the upload")
 @click.option("--video-decoding", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
               help="fast: skip decoding frames nothing refers to (about 2x on H.264, a few frames off)")
+@click.option("--standing/--no-standing", default=None,
+              help="ask the server how many platforms confirmed or disputed each match "
+                   "[default: when --server and --token are set]")
+@click.option("--hide-disputed", is_flag=True,
+              help="leave out matches that a platform disputed and none confirmed")
 @click.pass_obj
 def match(obj: Context, paths: tuple[str, ...], phash_distance: int, vpdq_distance: int, vpdq_quality: int,
-          vpdq_query_percent: float, vpdq_reported_percent: float, video_decoding: str) -> None:
+          vpdq_query_percent: float, vpdq_reported_percent: float, video_decoding: str,
+          standing: bool | None, hide_disputed: bool) -> None:
     """Hash files and folders (or `-`: paths on stdin) and print matches as JSON lines.
 
     Videos (by suffix: .mp4, .webm, .mov, ...) are matched by MD5 and SHA-256 and by vPDQ:
     a vpdq match reports `query_percent` and `reported_percent` (docs/video.md).
-    Exit status: 0 if anything matched, 1 if nothing did, 2 on a usage error.
+    Each match carries `confirmed` and `disputed` (platforms' counts, never which) when
+    the server could be asked. Exit status: 0 if anything matched, 1 if nothing did, 2 on
+    a usage error.
     """
     from partners.matching import VideoRule
     from partners.scan import iter_files, load_index, match_path
 
     rule = VideoRule(vpdq_distance, vpdq_quality, vpdq_query_percent, vpdq_reported_percent)
+    if standing is None:
+        standing = bool(obj.server and obj.token)
+    if hide_disputed and not standing:
+        raise click.UsageError("--hide-disputed needs the server's counts: set --server and --token")
     with obj.store() as store:
         index = load_index(store, phash_distance=phash_distance, video_rule=rule)
     if paths == ("-",):
         paths = tuple(line.rstrip("\n") for line in sys.stdin if line.strip())
-    matched = False
+    lines = []
     for path, warning in iter_files(paths):
-        if warning:
-            click.echo(json.dumps({"path": path, "error": warning}))
-            continue
-        line = match_path(index, path, video_mode=video_decoding)
-        matched = matched or bool(line["matches"])
+        lines.append({"path": path, "error": warning} if warning
+                     else match_path(index, path, video_mode=video_decoding))
+    if standing:
+        _attach_standing(obj, lines, hide_disputed)
+    matched = False
+    for line in lines:
+        matched = matched or bool(line.get("matches"))
         click.echo(json.dumps(line))
     sys.exit(0 if matched else 1)
+
+
+def _attach_standing(obj: Context, lines: list[dict], hide_disputed: bool) -> None:
+    from partners import standing as standings
+
+    ids = [m["record_id"] for line in lines for m in line.get("matches", ())]
+    if not ids:
+        return
+    try:
+        known = standings.lookup(obj.client(), ids)
+    except FeedError as error:
+        # Matching works offline; only the counts are missing. Never hide a match then.
+        click.echo(f"warning: platforms' counts unavailable ({error}); no match hidden", err=True)
+        return
+    for line in lines:
+        kept = []
+        for found in line.get("matches", ()):
+            counts = known.get(found["record_id"])
+            found.update(counts or {"confirmed": None, "disputed": None, "withheld": None})
+            if not (hide_disputed and standings.disputed(counts)):
+                kept.append(found)
+        if "matches" in line:
+            line["matches"] = kept
 
 
 @main.command()

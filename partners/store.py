@@ -93,6 +93,10 @@ class LocalStore:
                 else:
                     db.execute("DELETE FROM signals WHERE record_id = ? OR (type = ? AND value = ?)",
                                (entry["id"], entry["type"], entry["value"]))
+                    if entry.get("reason") is not None:
+                        # Withheld by the federation (quarantine, deny list), not withdrawn
+                        # by the person: nothing to confirm as `deleted`.
+                        continue
                     db.execute("INSERT OR IGNORE INTO deletes (seq, record_id, type, value, applied_at)"
                                " VALUES (?, ?, ?, ?, ?)",
                                (entry["seq"], entry["id"], entry["type"], entry["value"], now))

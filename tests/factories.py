@@ -10,9 +10,18 @@ from sqlalchemy import Engine, MetaData, select
 CONSENT = {"adult": True, "depicted_or_acting_for": True, "share_with_platforms": True}
 
 
+def random_hash(kind: str = "pdq") -> str:
+    """A random value of this type that could come from a real file: a PDQ or pHash sets
+    exactly half its bits, as a picture's does (federation.rules.degenerate)."""
+    if kind in ("pdq", "phash"):
+        bits = 256 if kind == "pdq" else 64
+        ones = secrets.SystemRandom().sample(range(bits), bits // 2)
+        return f"{sum(1 << i for i in ones):0{bits // 4}x}"
+    return secrets.token_hex({"md5": 16, "sha256": 32}[kind])
+
+
 def random_signal(kind: str = "pdq") -> dict:
-    lengths = {"pdq": 32, "phash": 8, "md5": 16, "sha256": 32}
-    signal = {"type": kind, "value": secrets.token_hex(lengths[kind])}
+    signal = {"type": kind, "value": random_hash(kind)}
     if kind == "pdq":
         signal["quality"] = 100
     return signal

@@ -30,6 +30,13 @@ class PersonCaseStatusSchema(CaseStatusSchema):
     held = fields.Boolean(required=True, metadata={
         "description": "true while the report is recorded but its hashes wait to be published "
                        "(the feed's budget for reports was spent); they follow shortly, in order"})
+    paused = fields.Integer(required=True, metadata={
+        "description": "hashes kept out of the feed while the operator checks them "
+                       "(docs/list-hygiene.md); never says which platform asked"})
+    not_shared = fields.Integer(required=True, metadata={
+        "description": "hashes a check found are of a picture that is not intimate (a logo, a meme)"})
+    restored = fields.Integer(required=True, metadata={
+        "description": "hashes that were paused for a check and are shared again"})
 
 
 @blp.route("")

@@ -30,6 +30,7 @@ class Feedback(MethodView):
         items = [feedback.FeedbackItem(feedback.signal_ref(i["type"], i["value"]), i["verdict"],
                                        i["occurred_at"], i["count"], i["note"])
                  for i in body["items"]]
-        result, replayed = feedback.submit_feedback(db.session, services().idempotency, g.partner.id,
-                                                    items, idempotency_key=idempotency_key)
+        app = services()
+        result, replayed = feedback.submit_feedback(db.session, app.idempotency, g.partner.id, items,
+                                                    review=app.review, idempotency_key=idempotency_key)
         return result, 200, {"Idempotent-Replayed": "true"} if replayed else {}

@@ -44,7 +44,7 @@ class FetchHashesQuery(Schema):
 
 class CSPFeedbackSchema(_Compatible):
     feedbackValue = fields.String(required=True, validate=validate.Length(max=32),
-                                  metadata={"enum": list(stopncii.FROM_FEEDBACK_VALUE)})
+                                  metadata={"enum": list(stopncii.FEEDBACK_VALUES)})
     tags = fields.List(fields.String(validate=validate.Length(max=100)), load_default=list,
                        validate=validate.Length(max=20))
     source = fields.String(load_default=None, validate=validate.Length(max=200))
@@ -72,7 +72,7 @@ class SubmitHashesSchema(_Compatible):
 class HashFeedbackSchema(_Compatible):
     hashValue = fields.String(required=True, validate=validate.Length(1, 64), metadata=_HASH_VALUE_DOC)
     feedbackValue = fields.String(required=True, validate=validate.Length(max=32),
-                                  metadata={"enum": list(stopncii.FROM_FEEDBACK_VALUE)})
+                                  metadata={"enum": list(stopncii.FEEDBACK_VALUES)})
     tags = fields.List(fields.String(validate=validate.Length(max=100)), load_default=list,
                        validate=validate.Length(max=20))
 
@@ -88,7 +88,9 @@ class SubmitFeedbackSchema(_Compatible):
 class CSPFeedbackOutSchema(Schema):
     feedbackValue = fields.String(required=True, metadata={"enum": sorted(set(stopncii.TO_FEEDBACK_VALUE.values()))})
     tags = fields.List(fields.String(), required=True)
-    source = fields.String(required=True, metadata={"description": "the platform's display name"})
+    source = fields.String(required=True, metadata={
+        "description": f"always `{stopncii.AGGREGATE_SOURCE}`: the tag `platforms:N` says how many "
+                       "platforms hold this verdict, never which"})
 
 
 class HashRecordOutSchema(Schema):
@@ -111,7 +113,8 @@ class FetchHashesAnswerSchema(Schema):
 
 class HashFeedbackResultSchema(Schema):
     hashValue = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": ["recorded", "already_recorded", "unknown_signal"]})
+    status = fields.String(required=True, metadata={
+        "enum": ["recorded", "already_recorded", "unknown_signal", stopncii.IGNORED]})
 
 
 class SubmitFeedbackAnswerSchema(Schema):
@@ -160,8 +163,9 @@ class SubmitFeedback(MethodView):
     def post(self, body, idempotency_key):
         """Verdicts on hashes (by hashValue alone, as StopNCII sends them)."""
         _check_count(body, "hashFeedbacks")
-        return stopncii.submit_feedback(db.session, services().idempotency, g.partner.id,
-                                        body["hashFeedbacks"], idempotency_key=idempotency_key)
+        app = services()
+        return stopncii.submit_feedback(db.session, app.idempotency, g.partner.id, body["hashFeedbacks"],
+                                        review=app.review, idempotency_key=idempotency_key)
 
 
 @blp.route("/SubmitHashes", needs="signals:write")
@@ -177,4 +181,4 @@ class SubmitHashes(MethodView):
         _check_count(body, "hashRecords")
         app = services()
         return stopncii.submit_hashes(db.session, app.signers, app.idempotency, g.partner.id,
-                                      body["hashRecords"], idempotency_key=idempotency_key)
+                                      body["hashRecords"], review=app.review, idempotency_key=idempotency_key)

@@ -296,6 +296,16 @@ SCRIPT: dict[str, str] = {
     "status_withdrawn": "You withdrew this report on {date}. Member platforms have been told "
                         "to delete its hashes.",
     "status_since": "Reported on {date}.",
+    # Hashes withheld from the feed while the operator checks them (docs/list-hygiene.md).
+    # Never say which platform asked for the check.
+    "status_paused": "We are taking a careful look at part of your report ({count} of its "
+                     "hashes), to make sure it only blocks your pictures. While we check, those "
+                     "hashes are paused. You do not need to do anything.",
+    "status_not_shared": "After a careful check, {count} of the hashes in your report will not be "
+                         "shared: they match a picture that many people share, such as a logo or "
+                         "a meme, so blocking it would not protect you.",
+    "status_restored": "We finished checking part of your report. Its hashes are shared with "
+                       "member platforms again.",
     "platforms_none": "No member platform has told us about a copy yet. If one finds a copy "
                       "and acts on it, you will see it here.",
     # One line per platform and verdict (the API's verdict codes, see federation/cases.py).

@@ -4,7 +4,6 @@ and headers, response schemas, errors included; auth enforced). Bounded and seed
 that a run is repeatable; FEDERATION_FUZZ_EXAMPLES raises the count for a longer run."""
 from __future__ import annotations
 
-import hashlib
 import os
 
 import pytest
@@ -61,7 +60,8 @@ def semantic(case):
     - a vpdq frame's PDQ has the bit balance of a real picture's, frames have distinct
       times, and some frame has quality 50 or more (docs/video.md);
     - no string holds a NUL or a lone surrogate and no integer is over 20 digits
-      (refused in any body by federation.api.strict_json).
+      (refused in any body by federation.api.strict_json);
+    - a PDQ or pHash sets half its bits, as a real picture's does (else degenerate_signal).
     """
     if isinstance(case.query, dict):
         case.query.pop("nextPageToken", None)
@@ -73,7 +73,10 @@ def semantic(case):
     if case.body is not None and not isinstance(case.body, NotSet):
         case.body = _printable(case.body)
     body = case.body if isinstance(case.body, dict) else {}
-    for signal in body.get("signals") or []:
+    for entry in body.get("signals") if isinstance(body.get("signals"), list) else ():
+        if isinstance(entry, dict) and entry.get("type") in ("pdq", "phash") and isinstance(entry.get("value"), str):
+            entry["value"] = _balanced(entry["value"], 256 if entry["type"] == "pdq" else 64)
+    for signal in body.get("signals") if isinstance(body.get("signals"), list) else ():
         if isinstance(signal, dict) and isinstance(signal.get("frames"), list):
             _vpdq_frames(signal["frames"])
     for name in ("items", "hashRecords", "hashFeedbacks"):
@@ -100,8 +103,7 @@ def semantic(case):
 def _vpdq_frames(frames: list) -> None:
     for index, frame in enumerate(frames):
         if isinstance(frame, dict):
-            half = hashlib.sha256(f"{frame.get('pdq')}{index}".encode()).digest()[:16]
-            frame["pdq"] = (half + bytes(255 - b for b in half)).hex()  # 128 of 256 bits set
+            frame["pdq"] = _balanced(f"{frame.get('pdq')}{index}", 256)
             frame["time_ms"] = index * 1000
             frame["quality"] = max(50, frame.get("quality") if isinstance(frame.get("quality"), int) else 50)
 
@@ -109,6 +111,8 @@ def _vpdq_frames(frames: list) -> None:
 def _stopncii_record(record: dict) -> None:
     pdq = str(record.get("signalType", "")).endswith("ImagePDQ")
     record["hashValue"] = (str(record.get("hashValue", "")) * 64)[:64 if pdq else 32] or "0" * 64
+    if pdq:
+        record["hashValue"] = _balanced(record["hashValue"], 256)
     if record.get("lastModtimestamp") is not None:
         record["lastModtimestamp"] = 1_767_225_600  # a unix time in the past
     feedbacks = [f for f in record.get("CSPFeedbacks") or [] if isinstance(f, dict)][:1]
@@ -116,6 +120,13 @@ def _stopncii_record(record: dict) -> None:
         feedbacks = feedbacks or [{"feedbackValue": "Blocked"}]
         feedbacks[0]["tags"] = ["quality:80"]
     record["CSPFeedbacks"] = feedbacks
+
+
+def _balanced(seed: str, bits: int) -> str:
+    """A value with exactly half its bits set, chosen by the generated string."""
+    import random
+    ones = random.Random(seed).sample(range(bits), bits // 2)
+    return f"{sum(1 << i for i in ones):0{bits // 4}x}"
 
 
 def _printable(value):

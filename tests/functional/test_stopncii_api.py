@@ -6,9 +6,11 @@ test_stopncii_threatexchange.py.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from federation import stopncii
@@ -121,15 +123,37 @@ def test_every_page_and_no_change_skipped_while_paging(client, headers):
     assert positions == sorted(positions)
 
 
-def test_feedback_appears_in_cspfeedbacks_with_the_display_name(client, partner, headers):
+def test_feedback_appears_in_cspfeedbacks_as_counts_never_naming_the_platform(app, client, partner, headers):
     signal = random_signal("md5")
     report(client, [signal])
     response = client.post(f"{BASE}/SubmitFeedback", headers=headers, json={
         "count": 1, "hashFeedbacks": [{"tags": [], "feedbackValue": "Blocked", "hashValue": signal["value"]}]})
     assert response.status_code == 200
     assert response.get_json()["hashFeedbacks"] == [{"hashValue": signal["value"], "status": "recorded"}]
+    other = add_partner(app, "other-video")
+    client.post("/v1/feedback", headers=bearer(other), json={"items": [
+        {"type": "md5", "value": signal["value"], "verdict": "blocked", "occurred_at": "2026-01-01T00:00:00Z"}]})
     [record] = fetch_all(client, headers)[0]
-    assert record["CSPFeedbacks"] == [{"feedbackValue": "Blocked", "tags": [], "source": "Acme Video"}]
+    assert record["CSPFeedbacks"] == [
+        {"feedbackValue": "Blocked", "tags": ["platforms:2"], "source": "federation:aggregate"}]
+    assert "Acme Video" not in json.dumps(record)
+
+
+def test_tag_only_feedback_items_are_ignored_per_item_not_fatal(client, headers, engine):
+    # Meta's client models None, QualityUnknown and Unknown as tag-only feedback.
+    known = random_signal("md5")
+    report(client, [known])
+    items = [{"feedbackValue": value, "hashValue": known["value"], "tags": ["x"]}
+             for value in ("None", "QualityUnknown", "Unknown")]
+    response = client.post(f"{BASE}/SubmitFeedback", headers=headers, json={
+        "count": 4, "hashFeedbacks": [*items, {"feedbackValue": "Blocked", "hashValue": known["value"]}]})
+    assert response.status_code == 200, response.get_json()
+    assert [r["status"] for r in response.get_json()["hashFeedbacks"]] == ["ignored"] * 3 + ["recorded"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT verdict FROM feedback_events")).scalars().all() == ["blocked"]
+    only_tags = client.post(f"{BASE}/SubmitFeedback", headers=headers, json={"count": 1, "hashFeedbacks": items[:1]})
+    assert only_tags.status_code == 200
+    assert only_tags.get_json() == {"count": 1, "hashFeedbacks": [{"hashValue": known["value"], "status": "ignored"}]}
 
 
 def test_submit_feedback_reports_an_unknown_hash_per_item(client, headers):
@@ -273,7 +297,7 @@ def _refused(client, headers, engine, endpoint, body, code="invalid_input"):
     assert snapshot(engine) == before
 
 
-@pytest.mark.parametrize("value", ["None", "QualityUnknown", "Unknown", "blocked", ""])
+@pytest.mark.parametrize("value", ["blocked", "none", "Nonsense", ""])
 def test_submit_feedback_value_not_a_verdict(client, headers, engine, value):
     signal = random_signal("md5")
     report(client, [signal])
@@ -305,8 +329,14 @@ def test_submit_feedback_same_hash_twice_and_count_mismatch(client, headers, eng
     ({"signalType": "VideoTMK", "hashValue": "ab" * 16}, "unknown_signal_type"),
     ({"signalType": "URL", "hashValue": "ab" * 16}, "unknown_signal_type"),
     ({"signalType": "ImagePDQ", "hashValue": "ab" * 32}, "pdq_quality_missing"),
-    ({"signalType": "ImagePDQ", "hashValue": "ab" * 32,
+    ({"signalType": "ImagePDQ", "hashValue": "a" * 64,
       "CSPFeedbacks": [{"tags": ["quality:20"], "feedbackValue": "Blocked"}]}, "pdq_quality_too_low"),
+    # Values no real file has: a quality tag of 100 is only the sender's claim.
+    ({"signalType": "ImagePDQ", "hashValue": "0" * 64,
+      "CSPFeedbacks": [{"tags": ["quality:100"], "feedbackValue": "Blocked"}]}, "degenerate_signal"),
+    ({"signalType": "ImagePDQ", "hashValue": "ab" * 32,
+      "CSPFeedbacks": [{"tags": ["quality:100"], "feedbackValue": "None"}]}, "degenerate_signal"),
+    ({"signalType": "VideoMD5", "hashValue": "d41d8cd98f00b204e9800998ecf8427e"}, "degenerate_signal"),
     ({"signalType": "VideoMD5", "hashValue": "ab" * 15}, "invalid_signal"),
     ({"signalType": "VideoMD5", "hashValue": "ab" * 16, "lastModtimestamp": 4_000_000_000,
       "CSPFeedbacks": [{"feedbackValue": "Blocked"}]}, "occurred_at_in_future"),

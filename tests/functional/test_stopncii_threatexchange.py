@@ -95,9 +95,10 @@ def test_client_submits_feedback_and_the_person_sees_it(client, api):
     [platform] = client.post("/v1/cases/status", json=credentials).get_json()["platforms"]
     assert platform["platform"] == "Acme Video"
     assert [o["outcome"] for o in platform["outcomes"]] == ["taken down"]
+    # Meta's client reads the counts, never which platform: one item per verdict.
     [record] = api.fetch_hashes().hashRecords
-    assert [(f.feedbackValue, f.source) for f in record.CSPFeedbacks] == [
-        (StopNCIICSPFeedbackValue.Blocked, "Acme Video")]
+    assert [(f.feedbackValue, f.source, list(f.tags)) for f in record.CSPFeedbacks] == [
+        (StopNCIICSPFeedbackValue.Blocked, "federation:aggregate", ["platforms:1"])]
 
 
 def test_client_submits_hashes_that_enter_the_feed(app, client, api):

@@ -17,15 +17,15 @@
 // (bench/README.md, "Video").
 //
 // The frames follow the rules the server applies (federation/vpdq.py): quality
-// below 50 and bit counts no picture has (federation/rules.py, pdq_degenerate)
+// below 50 and bit counts no picture has (federation/rules.py, degenerate)
 // are left out here, so the server never refuses a person's video for them.
 
 const MAX_FRAMES = 3600; // rules.VPDQ_MAX_FRAMES: a longer video is sampled more sparsely
 const MAX_SIDE = 2048; // as photos (worker.js): PDQ reduces every frame to 64x64 anyway
 const MAX_PIXELS = 40_000_000; // partners/video.py MAX_PIXELS: larger frames are not hashed
 const MIN_QUALITY = 50; // rules.VPDQ_MIN_QUALITY
-const PDQ_MIN_ONES = 96; // rules.PDQ_MIN_ONES
-const PDQ_MAX_ONES = 128; // rules.PDQ_MAX_ONES
+const PDQ_MIN_ONES = 112; // rules.BIT_BALANCE["pdq"]
+const PDQ_MAX_ONES = 128; // rules.BIT_BALANCE["pdq"]
 const METADATA_MS = 20_000; // how long the browser may take to recognise the file
 const SEEK_MS = 20_000; // and to show one frame
 

@@ -8,6 +8,7 @@ const outcome = document.getElementById("outcome");
 const outcomeText = document.getElementById("outcome-text");
 const outcomeDate = document.getElementById("outcome-date");
 const platforms = document.getElementById("platforms");
+const checks = document.getElementById("checks");
 const VERDICTS = ["match_pending_review", "blocked", "not_blocked", "deleted"];
 const submit = document.getElementById("credentials-submit");
 const sharing = document.getElementById("sharing");
@@ -42,10 +43,21 @@ form.addEventListener("submit", async (event) => {
     ? t("status_withdrawn", { date: formatDate(withdrawn) })
     : t(answer.body.held ? "status_held" : "status_active", { count });
   outcomeDate.textContent = t("status_since", { date: formatDate(created) });
+  checks.replaceChildren(...checkLines(answer.body));
   platforms.replaceChildren(...platformLines(answer.body.platforms ?? []));
   outcome.dataset.status = status;
   outcome.hidden = false;
 });
+
+// Hashes paused for a check, not shared after one, or shared again: never which platform.
+function checkLines({ status, paused = 0, not_shared: notShared = 0, restored = 0 }) {
+  if (status === "withdrawn") return [];
+  const lines = [];
+  if (paused > 0) lines.push(el("p", { text: t("status_paused", { count: paused }) }));
+  if (notShared > 0) lines.push(el("p", { text: t("status_not_shared", { count: notShared }) }));
+  if (restored > 0 && paused === 0) lines.push(el("p", { text: t("status_restored") }));
+  return lines;
+}
 
 // One item per platform, one line per verdict, in our own words (translatable),
 // not the API's English.

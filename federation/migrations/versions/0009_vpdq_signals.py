@@ -1,7 +1,7 @@
 """vpdq signals: the type, and the column holding a video's canonical frames
 
-Revision ID: 0008_vpdq_signals
-Revises: 0007_merkle_log
+Revision ID: 0009_vpdq_signals
+Revises: 0008_list_trust
 Create Date: 2026-12-03
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008_vpdq_signals'
-down_revision = '0007_merkle_log'
+revision = '0009_vpdq_signals'
+down_revision = '0008_list_trust'
 branch_labels = None
 depends_on = None
 
