@@ -19,8 +19,8 @@ from tests.functional.browser_support import PORTAL_STATIC, RequestLog, serve_st
 pytestmark = pytest.mark.browser
 
 # The browser (the decoded Y plane, WebCodecs VideoFrame) against the kit (FFmpeg), same video:
-# the same decoded frame, measured 0-2 bits apart (bench/README.md, "Video").
-BROWSER_KIT_BITS = 6
+# the same decoded frame, measured 0-6 bits apart, median 0 (bench/README.md, "Video").
+BROWSER_KIT_BITS = 8
 
 HARNESS = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>video harness</title>
