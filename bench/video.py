@@ -250,6 +250,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--originals", type=int, default=5)
     parser.add_argument("--unrelated", type=int, default=50)
+    parser.add_argument("--speed-only", action="store_true", help="skip the robustness part")
     args = parser.parse_args()
     originals, unrelated, seconds = (2, 10, 30) if args.quick else (args.originals, args.unrelated, 30)
     speed_seconds = 20 if args.quick else 60
@@ -257,7 +258,8 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        robustness(root, originals, unrelated, seconds)
+        if not args.speed_only:
+            robustness(root, originals, unrelated, seconds)
         long_gop = speed_video(root / "speed-gop250.mp4", speed_seconds, 250)
         short_gop = speed_video(root / "speed-gop60.mp4", speed_seconds, 60)
         kit_speed(long_gop, args.repeat, speed_seconds)

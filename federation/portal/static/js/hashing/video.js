@@ -163,17 +163,30 @@ function pdqInWorker(worker, bitmap, timeMs) {
 // it has been read to the end: seeking far past it makes the browser find out.
 async function knownDuration(video, signal) {
   if (Number.isFinite(video.duration) && video.duration > 0) return video.duration;
-  await seek(video, 1e9, signal);
+  await seek(video, 1e9, signal, { presented: false });
   if (!Number.isFinite(video.duration) || video.duration <= 0) {
     throw new VideoProblem("video_undecodable", "The video's length could not be found.");
   }
   return video.duration;
 }
 
-function seek(video, time, signal) {
+// "seeked" can fire before the frame at the new time is the one the element
+// holds (seen under load: the last frame of the previous second was read).
+// requestVideoFrameCallback fires once the new frame is presented; a seek that
+// lands on the frame already shown presents nothing, hence the short wait.
+const PRESENT_MS = 1000;
+
+async function seek(video, time, signal, { presented = true } = {}) {
+  const shown = presented && typeof video.requestVideoFrameCallback === "function"
+    ? new Promise((resolve) => {
+      const handle = video.requestVideoFrameCallback(() => resolve(true));
+      setTimeout(() => { video.cancelVideoFrameCallback(handle); resolve(false); }, SEEK_MS);
+    })
+    : null;
   const done = until(video, "seeked", SEEK_MS, signal, "video_undecodable");
   video.currentTime = time;
-  return done;
+  await done;
+  if (shown) await Promise.race([shown, new Promise((resolve) => setTimeout(resolve, PRESENT_MS))]);
 }
 
 // Resolves on `event`; rejects on the element's error, after `ms`, or on abort.
