@@ -49,6 +49,7 @@ def _rebuilding(change: Callable[[], None]) -> None:
         change()
         return
     raw = op.get_bind().connection.dbapi_connection
+    assert raw is not None  # the migration holds its connection
     raw.commit()
     raw.execute('PRAGMA foreign_keys=OFF')
     try:
