@@ -35,6 +35,10 @@ def setup() -> None:
     print("installing federation and its test dependencies into .venv ...", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip", "setuptools>=69", "wheel"], check=True)
+    # The distribution was called `federation` until that name turned out to be taken on
+    # PyPI; a .venv made before the rename holds both, with the same packages and scripts.
+    subprocess.run([str(PYTHON), "-m", "pip", "uninstall", "-y", "-q", "federation"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     subprocess.run([*pip, "-e", f"{ROOT}[test,postgres,partner,redis]"], check=True)
     stamp.write_text(digest)
 

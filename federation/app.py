@@ -15,8 +15,10 @@ from federation.api.problems import register_error_handlers
 from federation.config import load_config
 from federation.db import db
 from federation.log_redaction import redact_referral_links
+from federation.metrics import init_metrics
 from federation.portal import init_portal, render_error
 from federation.services import init_services
+from federation.transparency_page import init_transparency_page
 from federation.web import init_security_headers
 
 
@@ -37,5 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_api(app)
     init_portal(app)
     init_security_headers(app)
+    init_metrics(app)
+    init_transparency_page(app)
     register_error_handlers(app, html_handler=render_error)
     return app

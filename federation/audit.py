@@ -11,6 +11,7 @@ EVENTS = frozenset({
     "unknown_reference", "case_withdrawn", "withdraw_repeated", "case_held", "case_released",
     "referral_created", "referral_used", "sharing_stopped", "caseworker_signed_in",
     "signals_withheld", "signals_released", "signal_rejected",
+    "key_revoked",
 })
 
 

@@ -28,6 +28,7 @@ from federation.models import (
     CaseSignal,
     CaseSource,
     CaseState,
+    FeedbackEvent,
     FeedbackLatest,
     FeedHead,
     FeedOp,
@@ -492,8 +493,13 @@ def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, 
     """Per platform, the latest verdicts on this case's hashes, grouped by verdict.
 
     Read at request time from feedback_latest: feedback committed before the status
-    request is in its answer, there is no cache to go stale.
+    request is in its answer, there is no cache to go stale. A withdrawn case shows only
+    what happened until its withdrawal, and the deletions after it: a later report about
+    the same picture is someone else's case, and telling it would reveal that report.
     """
+    withdrawn_at = session.scalar(select(Case.withdrawn_at).where(Case.id == case_id))
+    if withdrawn_at is not None:
+        return _outcomes_until(session, case_id, withdrawn_at)
     rows = session.execute(
         select(Partner.id, Partner.display_name, FeedbackLatest.verdict, func.count(),
                func.sum(FeedbackLatest.count), func.min(FeedbackLatest.first_at),
@@ -512,6 +518,42 @@ def platform_outcomes(session: Session, case_id: int) -> tuple[PlatformOutcome, 
             Outcome(verdict, OUTCOME_WORDS[verdict], signals, int(total), first_at, last_at))
     return tuple(PlatformOutcome(name, tuple(sorted(outcomes, key=lambda o: VERDICTS.index(o.verdict))))
                  for (name, _), outcomes in sorted(by_platform.items()))
+
+
+def _outcomes_until(session: Session, case_id: int, withdrawn_at: dt.datetime) -> tuple[PlatformOutcome, ...]:
+    """platform_outcomes for a withdrawn case, from the feedback history: per platform and
+    hash, the latest verdict reported by the withdrawal (its count summed over the reports
+    of that verdict in a row, as feedback_latest keeps it), and any `deleted` after it."""
+    events = session.execute(
+        select(Partner.id, Partner.display_name, FeedbackEvent.signal_id, FeedbackEvent.verdict,
+               FeedbackEvent.count, FeedbackEvent.occurred_at)
+        .join(CaseSignal, CaseSignal.signal_id == FeedbackEvent.signal_id)
+        .join(Partner, Partner.id == FeedbackEvent.partner_id)
+        .where(CaseSignal.case_id == case_id,
+               (FeedbackEvent.occurred_at <= withdrawn_at) | (FeedbackEvent.verdict == Verdict.DELETED))
+        .order_by(FeedbackEvent.occurred_at, FeedbackEvent.id)).all()
+    latest: dict[tuple[int, int], list] = {}  # (partner, signal) -> [name, verdict, count, first, last]
+    for partner_id, name, signal_id, verdict, count, occurred_at in events:
+        row = latest.get((partner_id, signal_id))
+        if row is not None and row[1] == verdict:
+            row[2] += count
+            row[4] = occurred_at
+        else:
+            latest[(partner_id, signal_id)] = [name, verdict, count, occurred_at, occurred_at]
+    grouped: dict[tuple[str, int], dict[str, list]] = {}
+    for (partner_id, _), (name, verdict, count, first_at, last_at) in latest.items():
+        group = grouped.setdefault((name, partner_id), {})
+        if verdict not in group:
+            group[verdict] = [0, 0, first_at, last_at]
+        item = group[verdict]
+        item[0] += 1
+        item[1] += count
+        item[2], item[3] = min(item[2], first_at), max(item[3], last_at)
+    return tuple(PlatformOutcome(name, tuple(
+        Outcome(verdict, OUTCOME_WORDS[verdict], signals, total, first_at, last_at)
+        for verdict, (signals, total, first_at, last_at) in sorted(by_verdict.items(),
+                                                                   key=lambda item: VERDICTS.index(item[0]))))
+        for (name, _), by_verdict in sorted(grouped.items()))
 
 
 def check_signal_count(signals: list[SignalValue]) -> None:

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 
 import click
+from flask import Flask
+from werkzeug.local import LocalProxy
 
 from federation.app import create_app
 from federation.config import ConfigError
@@ -18,11 +20,25 @@ from federation.models import CaseworkerStatus, MemberStatus
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Federation: hash sharing against non-consensual intimate images."""
-    try:
-        ctx.obj = create_app()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    ctx.call_on_close(ctx.obj.extensions["federation.db"].engine.dispose)
+    ctx.obj = LocalProxy(_LazyApp(ctx))
+
+
+class _LazyApp:
+    """The app, built on a command's first use of it: commands that need no app (and so
+    no secret, such as `keys new-kek`) run without FEDERATION_KEK or a database."""
+
+    def __init__(self, ctx: click.Context) -> None:
+        self._ctx = ctx
+        self._app: Flask | None = None
+
+    def __call__(self) -> Flask:
+        if self._app is None:
+            try:
+                self._app = create_app()
+            except ConfigError as error:
+                raise click.ClickException(str(error)) from None
+            self._ctx.call_on_close(self._app.extensions["federation.db"].engine.dispose)
+        return self._app
 
 
 @main.group("db")
@@ -35,9 +51,16 @@ def db_group() -> None:
 @click.pass_obj
 def db_upgrade(app, revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
+    from alembic.util import CommandError
+
     from federation.migrate import upgrade
 
-    upgrade(app.config["DATABASE_URL"], revision)
+    try:
+        upgrade(app.config["DATABASE_URL"], revision)
+    except CommandError as error:  # e.g. a backup from a newer release, restored under this one
+        raise click.ClickException(
+            f"cannot upgrade the database: {error} (a revision this release does not know comes "
+            "from a newer release: run that release, see docs/operations.md)") from None
     click.echo(f"database at {revision}")
 
 
@@ -550,6 +573,99 @@ def review_reject(app, signal_id: int, reason: str) -> None:
     with _service(app) as session:
         list_trust.reject(session, signal_id, reason)
     click.echo(f"rejected signal {signal_id}; it is on the deny list")
+
+
+# --- operations: key revocation, maintenance (issue 18; docs/operations.md) ---------------
+
+@keys_group.command("revoke")
+@click.argument("kid")
+@click.option("--reason", required=True, help="why (kept in the audit log; no secrets)")
+@click.pass_obj
+def keys_revoke(app, kid: str, reason: str) -> None:
+    """Revoke a compromised key: verifiers refuse what it signs after its last entry.
+
+    If it was the active key, a new one replaces it at once. Platforms must then trust
+    the new kid (docs/feed.md, "A revoked key").
+    """
+    from federation import signing_keys
+
+    with _service(app) as session:
+        done = signing_keys.revoke(session, kid, app.config["KEK_BYTES"], reason=reason)
+    click.echo(f"key {done.kid} revoked after seq {done.last_seq}")
+    if done.new_active:
+        click.echo(f"new active key: {done.new_active} (tell platforms to trust it)")
+
+
+@main.command("maintenance")
+@click.pass_obj
+def maintenance_command(app) -> None:
+    """Forget what has outlived its promised lifetime (run every few minutes).
+
+    Expired idempotency records (with their sealed PINs), expired caseworker sessions,
+    and the digests of referral codes that expired or were spent. Safe to run twice at
+    once. Prints counts only.
+    """
+    from federation import maintenance
+    from federation.services import services
+
+    with _session(app) as session:
+        done = maintenance.run(session, services(app).idempotency, services(app).caseworker_sessions)
+    if done.skipped:
+        click.echo("another maintenance run holds the lock: nothing done")
+        return
+    click.echo(f"purged: {done.idempotency_records} idempotency records, {done.caseworker_sessions} "
+               f"caseworker sessions, {done.referral_codes} referral codes")
+# --- support services shown to people (issue 17) ------------------------------------------
+
+@main.group("support")
+def support_group() -> None:
+    """Helplines and support services the portal shows, by language and country."""
+
+
+@support_group.command("add")
+@click.argument("name")
+@click.option("--display-name", required=True, help="the name people see, as the service writes it")
+@click.option("--languages", required=True, help="portal language codes it speaks, e.g. 'es,en' or 'pt-br'")
+@click.option("--countries", default="", help="ISO 3166 codes it serves, e.g. 'SE,NO'; none: anyone")
+@click.option("--phone", default=None)
+@click.option("--web", default=None, help="https:// address")
+@click.option("--hours", default=None, help="opening hours in the service's words, e.g. 'Mon-Fri 9-17 CET'")
+@click.pass_obj
+def support_add(app, name: str, display_name: str, languages: str, countries: str, phone: str | None,
+                web: str | None, hours: str | None) -> None:
+    """List a support service."""
+    from federation import support_services
+
+    with _service(app) as session:
+        support_services.add_service(session, name, display_name, languages=languages, countries=countries,
+                                     phone=phone, web=web, hours=hours)
+    click.echo(f"support service {name} added")
+
+
+@support_group.command("list")
+@click.pass_obj
+def support_list(app) -> None:
+    """name, display name, languages, countries, phone, web, hours (tab-separated)."""
+    from federation import support_services
+
+    with _service(app) as session:
+        for view in support_services.list_services(session):
+            click.echo("\t".join([view.name, view.display_name, ",".join(view.languages),
+                                  ",".join(view.countries) or "*", view.phone or "-", view.web or "-",
+                                  view.hours or "-"]))
+
+
+@support_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+def support_remove(app, name: str) -> None:
+    """Stop showing a support service."""
+    from federation import support_services
+
+    with _service(app) as session:
+        support_services.remove_service(session, name)
+    click.echo(f"support service {name} removed")
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -78,6 +78,8 @@ DEFAULTS: dict[str, Any] = {
     "FLOOD_MULTIPLE": 10,
     "FLOOD_FLOOR": 100,
     "FLOOD_PLATFORMS": 2,
+    # Bearer token for /metrics (docs/operations.md); empty: /metrics is off (404).
+    "METRICS_TOKEN": "",
     # The verifiable log's name: the first line of every checkpoint and its note key name
     # (docs/log.md). A schema-less URL; no spaces, no "+".
     "LOG_ORIGIN": "federation.example/log",

@@ -4,6 +4,7 @@ Every value can be overridden with GUNICORN_CMD_ARGS or the FEDERATION_GUNICORN_
 """
 import multiprocessing
 import os
+import tempfile
 
 bind = os.environ.get("FEDERATION_BIND", "127.0.0.1:8000")
 # Web workers are stateless: any worker can serve any request; the database is the bottleneck.
@@ -32,3 +33,25 @@ if _control_socket:
 # never the client's address: with a time it joins a person to their case's creation.
 accesslog = os.environ.get("FEDERATION_ACCESS_LOG", "-")
 access_log_format = '"%(r)s" %(s)s %(b)s %(M)sms'
+
+# /metrics (federation/metrics.py): each worker counts into files here, and a scrape adds
+# them up. Set before the workers fork (they inherit it) and before any of them imports
+# prometheus_client; a fresh directory per start, so counts begin at zero with the service.
+_made_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="federation-metrics-")
+
+
+def child_exit(server, worker):
+    """A worker ended (max_requests, a crash): drop its live-gauge files; its counts stay."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """gunicorn stops: remove the metrics directory we made (not one the operator gave)."""
+    if _made_metrics_dir:
+        import shutil
+
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)

@@ -282,6 +282,9 @@ class SigningKey(Base):
     not_before: Mapped[timestamp]
     not_after: Mapped[timestamp | None]
     created_at: Mapped[created_timestamp]
+    # Set when revoked: the last feed entry it signed (published in the JWKS as last_seq;
+    # verifiers refuse anything it signs after that seq, see federation/crypto/keys.py).
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class FeedEntry(Base):
@@ -449,7 +452,9 @@ class Referral(Base):
 
     id: Mapped[int_pk]
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    code_digest: Mapped[digest] = mapped_column(unique=True)
+    # Emptied by `federation maintenance` once the code can no longer be used (expired or
+    # spent): the row stays for the organisation's counts, the code's digest does not.
+    code_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     caseworker_id: Mapped[int | None] = mapped_column(ForeignKey("caseworkers.id", ondelete="SET NULL"))
     created_at: Mapped[created_timestamp]
@@ -494,3 +499,24 @@ class DeniedSignal(Base):
     reason: Mapped[str] = mapped_column(String(200))
     added_by: Mapped[str] = mapped_column(String(40))  # "operator" or "review"
     added_at: Mapped[created_timestamp]
+# --- support services shown to people (issue 17) ------------------------------------------
+
+class SupportService(Base):
+    """A helpline or support service the portal shows to people, by language and country.
+
+    `languages` and `countries` are space-separated codes (portal language codes such as
+    `es` or `pt-br`; ISO 3166 alpha-2 such as `SE`); no countries means it serves anyone.
+    Listed by operators with `federation support`; nothing here is about a person.
+    """
+
+    __tablename__ = "support_services"
+
+    id: Mapped[int_pk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    languages: Mapped[str] = mapped_column(String(200))
+    countries: Mapped[str] = mapped_column(String(400), default="")
+    phone: Mapped[str | None] = mapped_column(String(40))
+    web: Mapped[str | None] = mapped_column(String(300))
+    hours: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[created_timestamp]

@@ -5,15 +5,18 @@ new but stays published, so every entry it signed still verifies (docs/architect
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from federation import audit
 from federation.crypto import keys, signing
 from federation.crypto.keys import KeyStatus
 from federation.crypto.signing import Signer
 from federation.db import lock_feed_head, writes
-from federation.errors import FederationError
-from federation.models import SigningKey, utcnow
+from federation.errors import Conflict, FederationError, NotFound
+from federation.models import FeedEntry, SigningKey, utcnow
 
 
 class NoActiveKey(FederationError):
@@ -74,14 +77,47 @@ class Signers:
         return signer
 
 
+class UnknownKey(NotFound):
+    code = "unknown_key"
+    title = "No signing key has this kid"
+
+
+class KeyAlreadyRevoked(Conflict):
+    code = "key_already_revoked"
+    title = "This key is already revoked"
+
+
+@dataclass(frozen=True)
+class Revoked:
+    kid: str
+    last_seq: int  # the last entry it signed; what it signs after this is refused
+    new_active: str | None  # the key made to replace it, when it was the active one
+
+
 @writes
-def revoke(session: Session, kid: str) -> None:
-    """Mark a compromised key revoked: verifiers then refuse what it signed."""
+def revoke(session: Session, kid: str, kek: bytes, *, reason: str) -> Revoked:
+    """Mark a compromised key revoked (docs/operations.md, "A leaked signing key").
+
+    Under the feed head lock, so no entry is being signed meanwhile: the key's last entry
+    is recorded and published as `last_seq`, and verifiers refuse anything it signs with
+    a later seq. If it was the active key, a new active key replaces it in the same
+    transaction (the feed never stands without one). The reason goes to the audit log.
+    Raises UnknownKey, KeyAlreadyRevoked.
+    """
     lock_feed_head(session)
     key = session.get(SigningKey, kid)
     if key is None:
-        raise FederationError(f"no key {kid}", code="unknown_key")
-    key.status, key.not_after = KeyStatus.REVOKED, key.not_after or utcnow()
+        raise UnknownKey(f"no signing key {kid!r} (see `federation keys list`)")
+    if key.status == KeyStatus.REVOKED:
+        raise KeyAlreadyRevoked(f"key {kid} was already revoked")
+    was_active = key.status == KeyStatus.ACTIVE
+    last_seq = session.scalar(select(func.coalesce(func.max(FeedEntry.seq), 0)).where(FeedEntry.kid == kid))
+    key.status, key.not_after, key.last_seq = KeyStatus.REVOKED, key.not_after or utcnow(), last_seq
+    session.flush()
+    new_active = create_key(session, kek).kid if was_active else None
+    audit.record(session, "key_revoked", actor="operator",
+                 detail=f"kid={kid} last_seq={last_seq} reason={reason}"[:200])
+    return Revoked(kid, int(last_seq or 0), new_active)
 
 
 def list_keys(session: Session) -> list[SigningKey]:
@@ -90,7 +126,7 @@ def list_keys(session: Session) -> list[SigningKey]:
 
 def jwks(session: Session) -> dict:
     """The published key set (RFC 7517 / RFC 8037), every key with status and window."""
-    return {"keys": [keys.public_jwk(k.kid, k.public_key, k.status, k.not_before, k.not_after)
+    return {"keys": [keys.public_jwk(k.kid, k.public_key, k.status, k.not_before, k.not_after, k.last_seq)
                      for k in list_keys(session)]}
 
 

@@ -14,7 +14,8 @@ federation publishes then (trust on first use) and says so. After that, an entry
 by a key that is published but not pinned stops the sync until an operator runs
 `federation-partner trust KID` (after checking the kid with the federation out of band),
 unless the sync was started with `trust_new_keys=True`. A key the federation never
-published, a revoked key or a bad signature always stops the sync, naming the seq.
+published, a bad signature, or a revoked key's signature on an entry after its `last_seq`
+(docs/feed.md, "A revoked key") always stops the sync, naming the seq.
 """
 from __future__ import annotations
 
@@ -175,7 +176,10 @@ def _keyset(client: FederationClient, store: LocalStore,
             store.trust(kid, jwk["x"], _now())
             newly.append(kid)
     allowed = set(store.trusted_keys())
-    trusted = {kid: published.get(kid) for kid in published_kids(document) if kid in allowed}
+    # A revoked key is kept, pinned or not: it verifies only entries up to its `last_seq`
+    # (signed before the revocation, and bound by the log), never a later one (KeySet.verify).
+    trusted = {kid: published.get(kid) for kid in published_kids(document)
+               if kid in allowed or published.get(kid).status == KeyStatus.REVOKED}
     usable = {jwk["kid"]: b64u_decode(jwk["x"]) for jwk in document["keys"]
               if jwk["status"] != KeyStatus.REVOKED}
     return _TrustedKeySet(trusted, set(published_kids(document)), usable), tuple(newly)
@@ -197,11 +201,11 @@ class _TrustedKeySet(KeySet):
         """Raw public keys that may sign checkpoints: trusted ones, or every usable one."""
         return {kid: raw for kid, raw in self.usable.items() if not trusted or kid in self}
 
-    def verify(self, data, signature_b64u, kid, *, at=None):
+    def verify(self, data, signature_b64u, kid, *, at=None, seq=None):
         if kid not in self and kid in self.published:
             raise UntrustedKey(f"entry is signed by key {kid}, published but not trusted: check it "
                                f"with the federation, then run `federation-partner trust {kid}`")
-        super().verify(data, signature_b64u, kid, at=at)
+        super().verify(data, signature_b64u, kid, at=at, seq=seq)
 
 
 # --- the log --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     python follow_feed.py https://federation.example fpt_yourtoken state.json
 
-Needs only the standard library and `federation.crypto` (pip install 'federation[partner]').
+Needs only the standard library and `federation.crypto` (pip install ncii-federation-partner).
 Run it every few seconds to minutes; it resumes from the checkpoint in the state file.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ class FederationApi(Api):
 
 
 def init_api(app: Flask) -> None:
-    from federation.api import cases, feed, feedback, health, log, referrals, signals, stopncii, wellknown
+    from federation.api import cases, feed, feedback, health, log, referrals, signals, stopncii, transparency, wellknown
 
     app.config.setdefault("API_TITLE", "Federation")
     app.config.setdefault("API_VERSION", "v1")
@@ -52,7 +52,7 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "stopncii_subscription_key", {"type": "apiKey", "in": "header", "name": "Ocp-Apim-Subscription-Key"})
     for blueprint in (cases.blp, feed.blp, feedback.blp, signals.blp, stopncii.blp, referrals.blp,
-                      health.blp, wellknown.blp, log.public, log.blp):
+                      health.blp, wellknown.blp, log.public, log.blp, transparency.blp):
         api.register_blueprint(blueprint)
     document_typed_values(api.spec.components.schemas)
     _serve_swagger_assets(app)

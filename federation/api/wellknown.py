@@ -28,6 +28,9 @@ class JwkSchema(Schema):
     status = fields.String(required=True, metadata={"enum": list(KeyStatus)})
     nbf = fields.Integer(required=True, metadata={"description": "valid from (unix seconds)"})
     exp = fields.Integer(metadata={"description": "valid until (unix seconds); absent while active"})
+    last_seq = fields.Integer(metadata={
+        "description": "revoked keys only: the last feed entry signed before the revocation; an entry "
+                       "it signs with a later seq is forged and refused (docs/feed.md)"})
     note_vkey = fields.String(required=True, metadata={
         "description": "the same key as a C2SP signed-note verifier key for the log's checkpoints: "
                        "origin+hex(key id)+base64(0x01 || x) (docs/log.md)"})

@@ -9,7 +9,14 @@ opens only under the kid it was sealed for: swapping blobs between key rows fail
 
 JWKS members (RFC 7517 / RFC 8037) per key: kty "OKP", crv "Ed25519", x, kid (the RFC 7638
 thumbprint of x), use "sig", alg "EdDSA", plus ours: status ("active" | "retired" |
-"revoked"), nbf and, once the key stopped signing, exp (integer epoch seconds).
+"revoked"), nbf and, once the key stopped signing, exp (integer epoch seconds); a revoked
+key also has last_seq, the last feed entry it signed before it was revoked.
+
+Revocation (docs/feed.md, "A revoked key"): the feed's order is its clock. Entries up to
+a revoked key's last_seq were signed while it was trusted and stay verifiable (the log's
+checkpoints, signed by other keys, bind their content); an entry it signs with a later
+seq was signed after the revocation, by whoever holds the leaked key, and is refused. A
+revoked key without last_seq (a key set from before this rule) is refused for every entry.
 """
 from __future__ import annotations
 
@@ -124,8 +131,9 @@ def _aad(kid: str) -> bytes:
 # --- Public keys: JWKS ------------------------------------------------------------------
 
 def public_jwk(kid: str, public_raw: bytes, status: str,
-               not_before: datetime, not_after: datetime | None) -> dict[str, Any]:
-    """Return the JWK (RFC 8037) published for one signing key.
+               not_before: datetime, not_after: datetime | None,
+               last_seq: int | None = None) -> dict[str, Any]:
+    """Return the JWK (RFC 8037) published for one signing key (with `last_seq` when revoked).
 
     Raises ValueError for an unknown status, naive datetimes, an active key with an end
     (``exp`` is absent while a key is active), or a retired/revoked key without one.
@@ -140,6 +148,8 @@ def public_jwk(kid: str, public_raw: bytes, status: str,
     }
     if not_after is not None:
         jwk["exp"] = _epoch(not_after)
+    if status == KeyStatus.REVOKED and last_seq is not None:
+        jwk["last_seq"] = last_seq
     return jwk
 
 
@@ -159,6 +169,7 @@ class PublicKey:
     status: str
     not_before: int
     not_after: int | None
+    last_seq: int | None = None  # revoked keys: the last entry signed before the revocation
 
 
 class KeySet:
@@ -198,17 +209,22 @@ class KeySet:
             raise UnknownKeyError(f"no key with kid {kid!r}") from None
 
     def verify(self, data: bytes, signature_b64u: str, kid: str,
-               *, at: datetime | None = None) -> None:
+               *, at: datetime | None = None, seq: int | None = None) -> None:
         """Check a base64url signature of ``data`` by key ``kid``. Returns None.
 
-        Retired keys still verify: rotation must not invalidate older entries. With ``at``,
-        the key must also have been valid at that moment.
+        Retired keys still verify: rotation must not invalidate older entries. A revoked
+        key verifies only a feed entry (``seq`` given) at or before its ``last_seq``. With
+        ``at``, the key must also have been valid at that moment.
         Raises UnknownKeyError, KeyStatusError (revoked, or outside its window at ``at``)
         or SignatureError (malformed or wrong signature); ValueError if ``at`` is naive.
         """
         key = self.get(kid)
         if key.status == KeyStatus.REVOKED:
-            raise KeyStatusError(f"key {kid!r} is revoked")
+            if seq is None or key.last_seq is None:
+                raise KeyStatusError(f"key {kid!r} is revoked")
+            if seq > key.last_seq:
+                raise KeyStatusError(f"key {kid!r} was revoked after seq {key.last_seq}: "
+                                     f"an entry at seq {seq} signed by it is forged")
         if at is not None:
             moment = _epoch(at)
             if moment < key.not_before or (key.not_after is not None and moment >= key.not_after):
@@ -249,7 +265,10 @@ def _parse_jwk(jwk: Any, index: int) -> PublicKey:
         raise CryptoError(f"{where}: 'exp' must be present exactly when the key is not active")
     if not_after is not None and (not _is_int(not_after) or not_after < not_before):
         raise CryptoError(f"{where} has an 'exp' that is not an integer at or after 'nbf'")
-    return PublicKey(jwk["kid"], public_raw, status, not_before, not_after)
+    last_seq = jwk.get("last_seq") if status == KeyStatus.REVOKED else None
+    if last_seq is not None and (not _is_int(last_seq) or last_seq < 0):
+        raise CryptoError(f"{where} has a 'last_seq' that is not a non-negative integer")
+    return PublicKey(jwk["kid"], public_raw, status, not_before, not_after, last_seq)
 
 
 def _is_int(value: Any) -> bool:
@@ -283,6 +302,7 @@ def verify_entry(entry: Mapping[str, Any], keyset: KeySet) -> bytes:
     except (TypeError, ValueError) as exc:
         # We never sign such values (floats, huge ints), so the entry was not ours as served.
         raise SignatureError(f"entry cannot be canonicalised: {exc}") from None
-    keyset.verify(data, signature, kid)
+    seq = entry.get("seq")
+    keyset.verify(data, signature, kid, seq=seq if _is_int(seq) else None)
     return data
 

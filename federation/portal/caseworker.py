@@ -21,7 +21,7 @@ from federation.db import db, end_read
 from federation.errors import FederationError
 from federation.models import Caseworker
 from federation.organisations import Actor
-from federation.portal import render_page
+from federation.portal import localized, render_page
 from federation.services import services
 from federation.web import referral_link
 
@@ -61,7 +61,7 @@ def _secure(response: ResponseBase) -> ResponseBase:
     return response
 
 
-@bp.get("")
+@localized(bp, "", methods=["GET"])
 def home() -> ResponseBase:
     signed_in = _signed_in()
     if signed_in is None:
@@ -70,14 +70,14 @@ def home() -> ResponseBase:
     return _render("caseworker_home.html", signed_in=signed_in, referrals=views)
 
 
-@bp.get("/sign-in")
+@localized(bp, "/sign-in", methods=["GET"])
 def sign_in_page() -> ResponseBase:
     if _signed_in() is not None:
         return redirect(url_for(".home"), 303)
     return _render("caseworker_sign_in.html")
 
 
-@bp.post("/sign-in")
+@localized(bp, "/sign-in", methods=["POST"])
 def sign_in() -> ResponseBase:
     try:
         opened = caseworker_sessions.sign_in(db.session, request.form.get("token", ""))
@@ -92,7 +92,7 @@ def sign_in() -> ResponseBase:
     return response
 
 
-@bp.post("/sign-out")
+@localized(bp, "/sign-out", methods=["POST"])
 def sign_out() -> ResponseBase:
     signed_in = _signed_in()
     if signed_in is not None:
@@ -101,7 +101,7 @@ def sign_out() -> ResponseBase:
     return _to_sign_in()
 
 
-@bp.post("/referrals")
+@localized(bp, "/referrals", methods=["POST"])
 def make_referral() -> ResponseBase:
     signed_in = _signed_in()
     if signed_in is None:
@@ -135,12 +135,7 @@ def _to_sign_in() -> ResponseBase:
 def _render(template: str, status: int = 200, **context) -> ResponseBase:
     return render_page(template, status=status, page="caseworker",
                        idle_minutes=services().caseworker_sessions.idle_seconds // 60,
-                       ttl_days=services().referrals.ttl_days, date=format_date, **context)
-
-
-def format_date(value) -> str:
-    """A date as a person reads it: "3 May 2026" (the slip is printed, so no script)."""
-    return f"{value.day} {value:%B %Y}"
+                       ttl_days=services().referrals.ttl_days, **context)
 
 
 def _own_origin() -> str:

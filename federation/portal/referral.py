@@ -18,14 +18,14 @@ from flask import Blueprint, Response
 
 from federation import referrals
 from federation.db import db
-from federation.portal import render_page
+from federation.portal import localized, render_page
 from federation.services import services
 from federation.web import client_key
 
 bp = Blueprint("portal_referral", __name__)
 
 
-@bp.get("/r/<code>")
+@localized(bp, "/r/<code>", methods=["GET"])
 def landing(code: str) -> Response:
     counter = services().referral_guesses
     key = client_key()

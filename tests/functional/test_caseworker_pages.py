@@ -55,7 +55,8 @@ def test_sign_in_sets_a_strict_http_only_cookie_for_caseworker_pages_only(client
     page = client.get(HOME)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Signed in as sam at Safe Haven Helpline." in html
+    # Names are isolated in <bdi> (a right-to-left name cannot reorder the sentence).
+    assert "Signed in as <bdi>sam</bdi> at <bdi>Safe Haven Helpline</bdi>." in html
     assert org["sam"] not in html and value not in html
     assert "no-store" in page.headers["Cache-Control"] and "frame-ancestors 'none'" in \
         page.headers["Content-Security-Policy"]
@@ -81,11 +82,11 @@ def test_making_a_referral_shows_the_slip_once(client, org, engine):
     assert response.status_code == 201 and "no-store" in response.headers["Cache-Control"]
     html = response.get_data(as_text=True)
     code = re.search(r'id="slip-code">([^<]+)<', html).group(1)
-    assert f'id="slip-link">http://localhost/r/{code}<' in html
-    assert "Your link from Safe Haven Helpline" in html and "print.js" in html
+    assert f'id="slip-link" dir="ltr">http://localhost/r/{code}<' in html
+    assert "Your link from <bdi>Safe Haven Helpline</bdi>" in html and "print.js" in html
     assert code not in response.headers.get("Location", "")
     home = client.get(HOME).get_data(as_text=True)
-    assert code not in home and 'data-state="open"' in home and "By: sam" in home
+    assert code not in home and 'data-state="open"' in home and "By: <bdi>sam</bdi>" in home
     with Session(engine) as session:
         assert session.scalar(select(Referral.caseworker_id)) is not None
 
@@ -96,7 +97,7 @@ def test_consented_cases_are_listed_with_their_outcome(client, org):
     code = re.search(r'id="slip-code">([^<]+)<', html).group(1)
     receipt = client.post("/v1/cases", json=case_payload(referral_code=code, share_with_referrer=True)).get_json()
     home = client.get(HOME).get_data(as_text=True)
-    assert 'data-state="shared"' in home and "Active: 1 hashes" in home
+    assert 'data-state="shared"' in home and "Active: <bdi>1</bdi> hash shared with platforms." in home
     assert "No platform has reported anything yet." in home
     assert receipt["reference"] not in home
     client.post("/v1/cases/stop-sharing", json={"reference": receipt["reference"], "pin": receipt["pin"]})

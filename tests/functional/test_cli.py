@@ -64,3 +64,26 @@ def test_new_kek_is_usable(cli):
     from federation.crypto.keys import parse_kek
 
     assert len(parse_kek(cli("keys", "new-kek").output.strip())) == 32
+
+
+def test_new_kek_needs_no_secret_and_no_database(tmp_path):
+    """The tool that makes a KEK runs in production without one (it builds no app)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from federation.crypto.keys import parse_kek
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDERATION_")}
+    env.update(FEDERATION_ENV="production", FEDERATION_INSTANCE_PATH=str(tmp_path / "instance"))
+    federation = Path(sys.executable).with_name("federation")
+    made = subprocess.run([str(federation), "keys", "new-kek"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert made.returncode == 0, made.stderr
+    assert len(parse_kek(made.stdout.strip())) == 32
+    assert not (tmp_path / "instance").exists()  # no database, no generated secrets
+    # A command that needs the app still says what is missing.
+    listed = subprocess.run([str(federation), "keys", "list"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert listed.returncode == 1 and "FEDERATION_DATABASE_URL must be set in production" in listed.stderr

@@ -163,7 +163,8 @@ def test_revoked_key_is_refused(app, client, token):
     entry = read_feed(client, token)[0]
     rotate_signing_key(app)
     with Session(app.extensions["federation.db"].engine) as session:
-        signing_keys.revoke(session, entry["kid"])
-        session.commit()
+        signing_keys.revoke(session, entry["kid"], app.config["KEK_BYTES"], reason="test")
+    verify_entry(entry, keyset(client))  # signed before the revocation: still verifies
+    forged = {**entry, "seq": entry["seq"] + 1}  # what the leaked key could sign later
     with pytest.raises(KeyStatusError):
-        verify_entry(entry, keyset(client))
+        verify_entry(forged, keyset(client))

@@ -146,7 +146,7 @@ def test_empty_file_is_not_sent(portal, tmp_path, photos, engine):
     row = portal.row("empty.jpg")
     expect(row.locator(".file-problem")).to_contain_text("This file is empty")
     expect(row.locator(".use-as-file")).to_be_hidden()
-    expect(portal.page.locator("#review-skipped")).to_contain_text("will not be sent: 1")
+    expect(portal.page.locator("#review-skipped")).to_contain_text("1 file will not be sent")
     portal.send()
     assert len(sent_signals(engine)) == 3  # the photo's pdq, md5 and sha256 only
 
@@ -339,7 +339,7 @@ def test_status_tells_what_each_platform_did_in_plain_words(portal, client, app)
     portal.page.click("#credentials-submit")
     platforms = portal.page.locator("#platforms")
     expect(platforms).to_contain_text("Acme Video")
-    expect(platforms).to_contain_text("Took down copies. Times: 3.")
+    expect(platforms).to_contain_text("Took down 3 copies.")
 
 
 def test_pin_that_is_not_eight_numbers_is_caught_on_the_page(portal):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from federation.portal.text import PAGES, SCRIPT
+from federation.portal.text import PAGES, SCRIPT, Plural
 
-PAGES_PATHS = ["/", "/under-18", "/report", "/status", "/withdraw"]
+PAGES_PATHS = ["/", "/under-18", "/report", "/status", "/withdraw", "/next", "/platforms",
+               "/es/", "/ar/status", "/pt-br/report"]
 REQUIRED_CSP = {
     "default-src": "'self'",
     "script-src": "'self'",
@@ -67,7 +68,10 @@ def test_script_text_is_a_json_data_block(client):
     html = client.get("/report").get_data(as_text=True)
     block = re.search(r'<script type="application/json" id="portal-text">(.*?)</script>', html, re.S)
 
-    assert json.loads(block.group(1)) == SCRIPT
+    # English, with a text that has plural forms given per CLDR category (one, other).
+    expected = {key: {"one": value.singular, "other": value.plural} if isinstance(value, Plural) else value
+                for key, value in SCRIPT.items()}
+    assert json.loads(block.group(1)) == expected
 
 
 def test_all_page_text_comes_from_the_text_module(client):
@@ -82,7 +86,8 @@ def test_every_text_key_used_exists():
     # Jinja prints a missing key as nothing, and a button with no words is useless.
     portal = Path(__file__).resolve().parents[2] / "federation" / "portal"
     for template in (portal / "templates").glob("*.html"):
-        for key in re.findall(r"\bt\.(\w+)", template.read_text()):
+        text = template.read_text()
+        for key in re.findall(r"\bt\.(\w+)", text) + re.findall(r'\btr(?:_plain)?\(\s*"(\w+)"\s*[,)]', text):
             assert key in PAGES, (template.name, key)
     for module in (portal / "static" / "js" / "portal").glob("*.js"):
         for key in re.findall(r'\bt\(\s*"(\w+)"', module.read_text()):

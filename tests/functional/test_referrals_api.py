@@ -382,5 +382,6 @@ def test_the_referral_page_sends_no_referrer_and_is_not_kept(client, org):
     # The code is on the page only where the script needs it, and the page names the organisation.
     html = client.get(f"/r/{made['code']}").get_data(as_text=True)
     assert html.count(made["code"]) == 1 and f'data-code="{made["code"]}"' in html
-    assert "Share the progress of your report with Safe Haven Helpline?" in html
+    # (the name is isolated in <bdi>, so a right-to-left name cannot reorder the question; issue 17)
+    assert "Share the progress of your report with <bdi>Safe Haven Helpline</bdi>?" in html
     assert re.search(r'id="share-no" value="no" checked', html)

@@ -92,13 +92,13 @@ def test_referral_consent_takedown_and_stop_sharing(people, app, corpus_dir):
         assert platform.post("/v1/feedback", json={"items": [item]}, headers=bearer(token)).status_code == 200
 
     caseworker.page.reload()
-    expect(row.locator(".platform-outcome")).to_have_text("Acme Video: took down copies (2 times).")
+    expect(row.locator(".platform-outcome")).to_have_text("Acme Video: took down 2 copies.")
     assert reference not in caseworker.page.content() and pdq["value"] not in caseworker.page.content()
 
     # The person stops sharing on the status page.
     person.credentials("/status", reference, pin)
     expect(person.page.locator("#sharing-text")).to_contain_text("Safe Haven Helpline can see the progress")
-    expect(person.page.locator("#platforms")).to_contain_text("Took down copies. Times: 2.")
+    expect(person.page.locator("#platforms")).to_contain_text("Took down 2 copies.")
     person.page.click("#stop-sharing")
     expect(person.page.locator("#sharing-message")).to_have_text(
         "Done. Safe Haven Helpline can no longer see this report.")

@@ -22,7 +22,7 @@ def test_db_upgrade_works_from_an_installed_wheel(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), root], check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("federation-*.whl"))
+    wheel = next((tmp_path / "dist").glob("ncii_federation-*.whl"))
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     env = dict(os.environ, PYTHONPATH=str(site), FEDERATION_INSTANCE_PATH=str(tmp_path / "instance"),

@@ -19,7 +19,12 @@ export function say(node, message) {
   node.hidden = !message;
 }
 
-/** Move keyboard and screen-reader focus to a heading after a step changes. */
+/** Move keyboard and screen-reader focus to a heading after a step changes, and
+ * scroll it just below the sticky header (which would otherwise cover it on a phone). */
 export function focusHeading(node) {
-  node.focus({ preventScroll: false });
+  node.focus({ preventScroll: true });
+  const header = document.querySelector("header.top");
+  const covered = header ? header.getBoundingClientRect().bottom : 0;
+  const top = node.getBoundingClientRect().top + window.scrollY - covered - 8;
+  window.scrollTo({ top: Math.max(0, top), behavior: "instant" });
 }

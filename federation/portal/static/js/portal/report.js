@@ -7,7 +7,7 @@ import { hashFile, HashingError } from "../hashing/client.js";
 import { el, focusHeading, say } from "./dom.js";
 import { MAX_SIGNALS_PER_CASE, packParts } from "./parts.js";
 import { Submission } from "./submit.js";
-import { formatSize, t, waitWords } from "./text.js";
+import { cleanName, formatSize, t, waitWords } from "./text.js";
 
 // Matches the number of hashes the API takes in one case: more files than this
 // would make an unwieldy number of references and a very long page.
@@ -30,7 +30,9 @@ let sending = false;
 const referralNode = $("referral");
 const referral = referralNode
   ? { code: referralNode.dataset.code, organisation: referralNode.dataset.organisation } : null;
-if (referral || $("referral-problem")) history.replaceState(null, "", "/report");
+// The report page's address in the page's language (the server renders it).
+const reportUrl = document.querySelector(".progress-steps").dataset.reportUrl;
+if (referral || $("referral-problem")) history.replaceState(null, "", reportUrl);
 
 // --- steps -------------------------------------------------------------------
 
@@ -162,7 +164,7 @@ function removeEntry(entry) {
 $("hash-start").addEventListener("click", async () => {
   await adding;
   if (entries.length === 0) {
-    say($("choose-message"), t("review_nothing"));
+    say($("choose-message"), t("choose_nothing"));
     return;
   }
   hashAll();
@@ -245,7 +247,9 @@ function updateOverall() {
   const bar = $("overall-progress");
   bar.max = Math.max(1, total);
   bar.value = total === 0 ? (finished === entries.length ? 1 : 0) : done;
-  $("overall-text").textContent = `${finished} / ${entries.length}`;
+  // Read out by screen readers (role=status): only when the count of finished files changes.
+  const words = t("hash_progress", { done: finished, count: entries.length });
+  if ($("overall-text").textContent !== words) $("overall-text").textContent = words;
 }
 
 function render(entry) {
@@ -276,7 +280,9 @@ function renderReview() {
   const files = sendable();
   const parts = packParts(files.map((entry) => entry.signals));
   const hashes = parts.reduce((sum, part) => sum + part.length, 0);
-  say($("review-summary"), files.length ? t("review_summary", { hashes, files: files.length }) : t("review_nothing"));
+  say($("review-summary"), files.length
+    ? `${t("review_summary", { count: files.length })} ${t("review_hashes", { count: hashes })}`
+    : t("review_nothing"));
   say($("review-parts"), parts.length > 1
     ? t("parts_explained", { max: MAX_SIGNALS_PER_CASE, hashes, parts: parts.length }) : "");
   const skipped = entries.length - files.length;
@@ -385,7 +391,7 @@ function receiptBlock(receipt, index, count) {
 function referralResult(outcome) {
   if (!outcome) return "";
   if (outcome.status !== "applied") return t("referral_not_applied");
-  const values = { organisation: outcome.organisation };
+  const values = { organisation: cleanName(outcome.organisation) };
   return outcome.shared ? t("referral_shared", values) : t("referral_not_shared", values);
 }
 

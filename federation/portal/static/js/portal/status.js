@@ -2,11 +2,12 @@
 
 import { form, message, postCredentials, readCredentials } from "./credentials.js";
 import { el, say } from "./dom.js";
-import { formatDate, t } from "./text.js";
+import { cleanName, formatDate, t } from "./text.js";
 
 const outcome = document.getElementById("outcome");
 const outcomeText = document.getElementById("outcome-text");
 const outcomeDate = document.getElementById("outcome-date");
+const withdrawnNote = document.getElementById("outcome-withdrawn-note");
 const platforms = document.getElementById("platforms");
 const checks = document.getElementById("checks");
 const VERDICTS = ["match_pending_review", "blocked", "not_blocked", "deleted"];
@@ -44,6 +45,7 @@ form.addEventListener("submit", async (event) => {
     : t(answer.body.held ? "status_held" : "status_active", { count });
   outcomeDate.textContent = t("status_since", { date: formatDate(created) });
   checks.replaceChildren(...checkLines(answer.body));
+  withdrawnNote.hidden = status !== "withdrawn";
   platforms.replaceChildren(...platformLines(answer.body.platforms ?? []));
   outcome.dataset.status = status;
   outcome.hidden = false;
@@ -64,7 +66,7 @@ function checkLines({ status, paused = 0, not_shared: notShared = 0, restored = 
 function platformLines(reports) {
   if (reports.length === 0) return [el("li", { text: t("platforms_none") })];
   return reports.map(({ platform, outcomes }) => el("li", {},
-    el("strong", { text: platform }),
+    el("strong", {}, el("bdi", { text: cleanName(platform) })),
     ...outcomes.map(({ verdict, count }) => el("p", {
       className: "platform-outcome",
       text: t(VERDICTS.includes(verdict) ? `outcome_${verdict}` : "outcome_other", { count }),
@@ -76,8 +78,7 @@ function showSharing(referral) {
   say(sharingMessage, "");
   sharing.hidden = !referral;
   if (!referral) return;
-  const values = { organisation: referral.organisation };
-  sharingText.textContent = t(referral.shared ? "sharing_on" : "sharing_off", values);
+  sharingText.replaceChildren(...withName(referral.shared ? "sharing_on" : "sharing_off", referral.organisation));
   stopSharing.hidden = !referral.shared;
 }
 
@@ -94,6 +95,14 @@ stopSharing.addEventListener("click", async () => {
     return;
   }
   showSharing(answer.body.sharing);
-  say(sharingMessage, t("sharing_stopped", { organisation: answer.body.sharing.organisation }));
+  sharingMessage.replaceChildren(...withName("sharing_stopped", answer.body.sharing.organisation));
+  sharingMessage.hidden = false;
   stopSharing.hidden = true;
 });
+
+// A text naming an organisation, with the name isolated in a <bdi> (a right-to-left
+// name must not reorder the sentence) and stripped of bidirectional controls.
+function withName(key, organisation) {
+  const [before, after] = t(key, { organisation: "\u0000" }).split("\u0000");
+  return [before, el("bdi", { text: cleanName(organisation) }), after ?? ""];
+}

@@ -1,7 +1,7 @@
 """vpdq signals: the type, and the column holding a video's canonical frames
 
-Revision ID: 0009_vpdq_signals
-Revises: 0008_list_trust
+Revision ID: 0012_vpdq_signals
+Revises: 0011_support_services
 Create Date: 2026-12-03
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009_vpdq_signals'
-down_revision = '0008_list_trust'
+revision = '0012_vpdq_signals'
+down_revision = '0011_support_services'
 branch_labels = None
 depends_on = None
 
