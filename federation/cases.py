@@ -287,7 +287,7 @@ def _signal_ids(session: Session, signals: list[SignalValue]) -> dict[tuple[str,
     wait for each other in one order and cannot deadlock.
     """
     column = _SIGNALS.c
-    rows = [{"type": s.type, "value": s.value, "quality": s.quality, "active": False}
+    rows = [{"type": s.type, "value": s.value, "quality": s.quality, "frames": s.frames, "active": False}
             for s in sorted(signals, key=lambda s: s.key)]
     ids = {(kind, value): id_ for id_, kind, value in session.execute(
         dialect_insert(session, _SIGNALS).on_conflict_do_nothing(index_elements=["type", "value"])

@@ -9,19 +9,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
-from federation import signing_keys, tlog
+from federation import signing_keys, tlog, vpdq
 from federation.crypto.canonical import canonical_json, leaf_hash
 from federation.crypto.encoding import b64u_encode
 from federation.errors import FederationError
-from federation.models import FeedEntry, table
+from federation.models import FeedEntry, FeedOp, Signal, table
+from federation.rules import VPDQ_TYPE
 from federation.signals import SignalValue
 
 ENTRY_VERSION = 1
 MAX_PAGE = 5000
 DEFAULT_PAGE = 1000
+# A page's entries stop before this many bytes, whatever `limit` says. Above the largest
+# entry (a vpdq add: federation.vpdq.MAX_FRAMES_BYTES plus its fields, under 300 kB), and
+# above 5,000 hash entries (about 1.3 MB), so it only ever cuts pages carrying videos.
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+_SPLICE_BYTES = len(b',"kid":"","sig":""')
 
 
 class CheckpointAhead(FederationError):
@@ -69,13 +75,16 @@ def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[C
     last, kid, *_ = session.execute(advance, {"n": len(changes)}).one()
     signer = signers.for_kid(session, kid)
     first = last - len(changes) + 1
+    frames = _vpdq_frames(session, changes)
     rows, leaves = [], []
     for seq, change in enumerate(changes, start=first):
         signal = change.signal
-        entry = {"seq": seq, "op": change.op, "id": change.record_id, "type": signal.type,
-                 "value": signal.value, "v": ENTRY_VERSION}
+        entry: dict = {"seq": seq, "op": change.op, "id": change.record_id, "type": signal.type,
+                       "value": signal.value, "v": ENTRY_VERSION}
         if signal.quality is not None:
             entry["quality"] = signal.quality
+        if change.signal_id in frames:
+            entry["frames"] = frames[change.signal_id]
         if change.reason is not None:
             entry["reason"] = change.reason
         body = canonical_json(entry)
@@ -88,6 +97,16 @@ def publish(session: Session, signers: signing_keys.Signers, changes: Sequence[C
     # The Merkle tree grows in the same transaction, under the same lock (docs/log.md).
     tlog.extend(session, first, leaves)
     return list(range(first, last + 1))
+
+
+def _vpdq_frames(session: Session, changes: Sequence[Change]) -> dict[int, list]:
+    """The frames each vpdq `add` carries, as stored (a `delete` names the value alone:
+    a partner drops the record by its id or value, and needs no frames for that)."""
+    ids = [c.signal_id for c in changes if c.op == FeedOp.ADD and c.signal.type == VPDQ_TYPE]
+    if not ids:
+        return {}
+    rows = session.execute(select(Signal.id, Signal.frames).where(Signal.id.in_(ids)))
+    return {id_: vpdq.frames_from_bytes(data) for id_, data in rows if data is not None}
 
 
 @dataclass(frozen=True)
@@ -120,9 +139,7 @@ def read_page(session: Session, after: int, limit: int) -> Page:
     if after > newest:
         raise CheckpointAhead(f"after={after} is past the newest entry, {newest}", head=newest)
     # Core, not ORM loading: this is the hottest path of the service.
-    rows = session.connection().execute(
-        select(FeedEntry.body, FeedEntry.kid, FeedEntry.signature)
-        .where(FeedEntry.seq > after).order_by(FeedEntry.seq).limit(limit)).all()
+    rows = session.connection().execute(_page_query(after, limit)).all()
     # The stored canonical bytes are spliced, not re-serialised: `{...}` becomes
     # `{...,"kid":"…","sig":"…"}`. Verifiers drop kid and sig and re-canonicalise.
     entries = b",".join(body[:-1] + b',"kid":"' + kid.encode() + b'","sig":"' + sig.encode() + b'"}'
@@ -132,7 +149,24 @@ def read_page(session: Session, after: int, limit: int) -> Page:
     has_more = next_seq < newest
     body = (b'{"entries":[' + entries + b'],"next":' + str(next_seq).encode()
             + b',"has_more":' + (b"true" if has_more else b"false") + b"}")
-    return Page(body, newest, count, next_seq, has_more, immutable=count == limit)
+    # Cut short by bytes, a page is as final as a full one: the entry after it exists.
+    return Page(body, newest, count, next_seq, has_more, immutable=count == limit or has_more)
+
+
+def _page_query(after: int, limit: int):
+    """Entries after `after`, at most `limit`, and no more than MAX_PAGE_BYTES in all
+    (always at least one: MAX_PAGE_BYTES is above the largest entry, a full vpdq).
+
+    A running sum in the database, so an entry past the budget is never fetched: a page
+    of 5,000 video entries would otherwise be over a gigabyte."""
+    size = (func.length(FeedEntry.body) + func.length(FeedEntry.signature)
+            + func.length(FeedEntry.kid) + _SPLICE_BYTES)
+    window = (select(FeedEntry.seq, FeedEntry.body, FeedEntry.kid, FeedEntry.signature,
+                     func.sum(size).over(order_by=FeedEntry.seq).label("running"))
+              .where(FeedEntry.seq > after).order_by(FeedEntry.seq).limit(limit).subquery())
+    return (select(window.c.body, window.c.kid, window.c.signature)
+            .where(or_(window.c.running <= MAX_PAGE_BYTES, window.c.seq == after + 1))
+            .order_by(window.c.seq))
 
 
 def head(session: Session) -> int:

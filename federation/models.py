@@ -179,7 +179,7 @@ class Signal(Base):
     __tablename__ = "signals"
     __table_args__ = (
         UniqueConstraint("type", "value"),
-        CheckConstraint("type IN ('pdq', 'phash', 'md5', 'sha256')", name="type"),
+        CheckConstraint("type IN ('pdq', 'phash', 'md5', 'sha256', 'vpdq')", name="type"),
         CheckConstraint("quality IS NULL OR (quality BETWEEN 0 AND 100)", name="quality"),
         CheckConstraint("withheld IS NULL OR " + one_of("withheld", Withheld), name="withheld"),
         # The review queue and the person's "paused" line read only withheld signals:
@@ -197,6 +197,8 @@ class Signal(Base):
     # so a partner may key its store by record id or by (type, value) alike.
     active_record_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[created_timestamp]
+    # vpdq only: the canonical frames (federation.vpdq), whose SHA-256 is `value`.
+    frames: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Set while the signal is kept out of the feed (Withheld); never active meanwhile.
     withheld: Mapped[str | None] = mapped_column(String(16))
     withheld_at: Mapped[timestamp | None]

@@ -53,3 +53,26 @@ def degenerate(kind: str, value: str) -> str | None:
 def pdq_degenerate(value: str) -> str | None:
     """degenerate("pdq", value): for one PDQ frame or picture."""
     return degenerate("pdq", value.lower())
+
+
+# --- vPDQ: a video as the PDQ of about one frame per second (docs/video.md) -----------
+# The signal carries its frames; its `value` is the SHA-256 of their canonical bytes.
+VPDQ_TYPE = "vpdq"
+# One hour at one frame a second. A longer video is sampled more sparsely so that it
+# fits (the portal and the kit do it): the rule compares frames as a set, not a sequence.
+VPDQ_MAX_FRAMES = 3600
+# A frame's time in whole milliseconds from the start, at most two days.
+VPDQ_MAX_TIME_MS = 48 * 3600 * 1000
+# Consecutive frames (in time) within this many bits of the last frame kept are pruned,
+# as the reference describes ("D_prune"): a still scene is one frame, not sixty.
+VPDQ_PRUNE_DISTANCE = 2
+# The rule, with the reference's defaults: two frames match at distance <= 31 (the
+# reference's README and Python; its C++ tool counts < 31, i.e. 30 here); frames of
+# quality below 50 take no part; a query video matches a reported one when at least
+# VPDQ_QUERY_MATCH_PERCENT of the query's frames found a match among the reported
+# video's, and at least VPDQ_REPORTED_MATCH_PERCENT of the reported video's frames found
+# one among the query's.
+VPDQ_MATCH_DISTANCE = PDQ_MATCH_DISTANCE
+VPDQ_MIN_QUALITY = MIN_PDQ_QUALITY
+VPDQ_QUERY_MATCH_PERCENT = 80.0
+VPDQ_REPORTED_MATCH_PERCENT = 0.0

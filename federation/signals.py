@@ -4,29 +4,42 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from federation import vpdq
 from federation.errors import InvalidSignal
-from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, degenerate
-from federation.rules import SIGNAL_TYPES as TYPES
+from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, VPDQ_TYPE, degenerate
+from federation.rules import SIGNAL_TYPES as HEX_TYPES
+
+TYPES = (*HEX_TYPES, VPDQ_TYPE)
 
 _PATTERNS = {kind: re.compile(rf"[0-9a-fA-F]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class SignalValue:
-    """A validated, normalised hash. `quality` is set for PDQ only."""
+    """A validated, normalised hash. `quality` is set for PDQ only; `frames` for vPDQ
+    only (its canonical bytes, federation.vpdq), whose `value` is their SHA-256."""
 
     type: str
     value: str
     quality: int | None = None
+    frames: bytes | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.type, self.value)
 
 
-def parse_signal(kind: str, value: str, quality: int | None = None) -> SignalValue:
+def parse_signal(kind: str, value: str | None, quality: int | None = None,
+                 frames: object = None) -> SignalValue:
     """Validate and normalise one signal entering the list (lower-case hex), or raise
-    InvalidSignal: also for a value no real file has (`degenerate_signal`)."""
+    InvalidSignal: also for a value no real file has (`degenerate_signal`).
+
+    A `vpdq` signal comes as its frames alone (federation.vpdq); its value is computed.
+    """
+    if kind == VPDQ_TYPE:
+        return _parse_vpdq(value, quality, frames)
+    if frames is not None:
+        raise InvalidSignal(f"frames apply to vpdq only, not {kind}")
     value = parse_value(kind, value)
     reason = degenerate(kind, value)
     if reason is not None:
@@ -46,7 +59,15 @@ def parse_signal(kind: str, value: str, quality: int | None = None) -> SignalVal
     return SignalValue(kind, value.lower(), quality)
 
 
-def parse_value(kind: str, value: str) -> str:
+def _parse_vpdq(value: str | None, quality: int | None, frames: object) -> SignalValue:
+    if value is not None or quality is not None:
+        raise InvalidSignal("a vpdq signal is its frames alone: its value is computed from them "
+                            "and each frame carries its own quality; leave out value and quality")
+    canonical = vpdq.parse_frames(frames)
+    return SignalValue(VPDQ_TYPE, vpdq.digest(canonical), None, vpdq.canonical_bytes(canonical))
+
+
+def parse_value(kind: str, value: str | None) -> str:
     """A well-formed value of this type, normalised; raise InvalidSignal otherwise.
     Only the format is checked: for naming a signal we may hold, not for adding one."""
     if kind not in HEX_LENGTHS:

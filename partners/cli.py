@@ -12,6 +12,12 @@ import time
 
 import click
 
+from federation.rules import (
+    VPDQ_MATCH_DISTANCE,
+    VPDQ_MIN_QUALITY,
+    VPDQ_QUERY_MATCH_PERCENT,
+    VPDQ_REPORTED_MATCH_PERCENT,
+)
 from partners import receipts as receipting
 from partners import report as reporting
 from partners import sync as syncing
@@ -109,33 +115,49 @@ def trust(obj: Context, kid: str) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--phash-distance", default=8, show_default=True, help="max pHash distance of 64 bits")
+@click.option("--vpdq-distance", default=VPDQ_MATCH_DISTANCE, show_default=True,
+              help="videos: two frames match at a PDQ distance up to this (the reference's C++ tool: 30)")
+@click.option("--vpdq-quality", default=VPDQ_MIN_QUALITY, show_default=True,
+              help="videos: frames below this PDQ quality take no part")
+@click.option("--vpdq-query-percent", default=VPDQ_QUERY_MATCH_PERCENT, show_default=True,
+              help="videos: share of the upload's frames that must be found in a reported video")
+@click.option("--vpdq-reported-percent", default=VPDQ_REPORTED_MATCH_PERCENT, show_default=True,
+              help="videos: share of the reported video's frames that must be found in the upload")
+@click.option("--video-decoding", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
+              help="fast: skip decoding frames nothing refers to (about 2x on H.264, a few frames off)")
 @click.option("--standing/--no-standing", default=None,
               help="ask the server how many platforms confirmed or disputed each match "
                    "[default: when --server and --token are set]")
 @click.option("--hide-disputed", is_flag=True,
               help="leave out matches that a platform disputed and none confirmed")
 @click.pass_obj
-def match(obj: Context, paths: tuple[str, ...], phash_distance: int, standing: bool | None,
-          hide_disputed: bool) -> None:
+def match(obj: Context, paths: tuple[str, ...], phash_distance: int, vpdq_distance: int, vpdq_quality: int,
+          vpdq_query_percent: float, vpdq_reported_percent: float, video_decoding: str,
+          standing: bool | None, hide_disputed: bool) -> None:
     """Hash files and folders (or `-`: paths on stdin) and print matches as JSON lines.
 
+    Videos (by suffix: .mp4, .webm, .mov, ...) are matched by MD5 and SHA-256 and by vPDQ:
+    a vpdq match reports `query_percent` and `reported_percent` (docs/video.md).
     Each match carries `confirmed` and `disputed` (platforms' counts, never which) when
     the server could be asked. Exit status: 0 if anything matched, 1 if nothing did, 2 on
     a usage error.
     """
+    from partners.matching import VideoRule
     from partners.scan import iter_files, load_index, match_path
 
+    rule = VideoRule(vpdq_distance, vpdq_quality, vpdq_query_percent, vpdq_reported_percent)
     if standing is None:
         standing = bool(obj.server and obj.token)
     if hide_disputed and not standing:
         raise click.UsageError("--hide-disputed needs the server's counts: set --server and --token")
     with obj.store() as store:
-        index = load_index(store, phash_distance=phash_distance)
+        index = load_index(store, phash_distance=phash_distance, video_rule=rule)
     if paths == ("-",):
         paths = tuple(line.rstrip("\n") for line in sys.stdin if line.strip())
     lines = []
     for path, warning in iter_files(paths):
-        lines.append({"path": path, "error": warning} if warning else match_path(index, path))
+        lines.append({"path": path, "error": warning} if warning
+                     else match_path(index, path, video_mode=video_decoding))
     if standing:
         _attach_standing(obj, lines, hide_disputed)
     matched = False

@@ -15,6 +15,10 @@ Signal types and their rules:
 * ``phash``: within ``phash_max_distance`` bits of 64 (8 by default: the same fraction
   of the hash, about 12%, as PDQ's 31 of 256).
 * ``md5``, ``sha256``: equal values.
+* ``vpdq`` (a video as the PDQ of about one frame a second): every frame of every
+  reported video goes into a second :class:`partners.index.PDQIndex`; an upload's
+  frames are searched there, and each video they touch is a candidate to which the
+  vPDQ rule is applied (:meth:`MatchIndex.match_video`, docs/video.md).
 
 Memory: under 128 bytes per PDQ hash, record ids included. The PDQ index is sized
 for it (``reserved_bytes``), and record ids of pHash and PDQ rows are held in numpy
@@ -34,7 +38,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, PHASH_MATCH_DISTANCE
+from federation.rules import (
+    HEX_LENGTHS,
+    MIN_PDQ_QUALITY,
+    PHASH_MATCH_DISTANCE,
+    VPDQ_MATCH_DISTANCE,
+    VPDQ_MIN_QUALITY,
+    VPDQ_QUERY_MATCH_PERCENT,
+    VPDQ_REPORTED_MATCH_PERCENT,
+)
 from partners.hashing import FileHashes, PhotoHashes
 from partners.index import PDQ_MAX_DISTANCE, PDQIndex, PHashIndex, pdq_words, phash_values
 from partners.records import RecordIds
@@ -50,12 +62,38 @@ class Match:
     distance: int  # Hamming distance in bits; 0 for md5 / sha256
 
 
+@dataclass(frozen=True, slots=True)
+class VideoRule:
+    """The vPDQ rule's thresholds, the reference's by default (docs/video.md).
+
+    Two frames match at Hamming distance <= `max_distance` (the reference's README and
+    Python; its C++ tool counts < 31: pass 30 for that). Frames below `min_quality` take
+    no part on either side. A query matches a reported video when at least
+    `query_percent` of its frames found a match among the video's, and at least
+    `reported_percent` of the video's frames found one among the query's.
+    """
+
+    max_distance: int = VPDQ_MATCH_DISTANCE
+    min_quality: int = VPDQ_MIN_QUALITY
+    query_percent: float = VPDQ_QUERY_MATCH_PERCENT
+    reported_percent: float = VPDQ_REPORTED_MATCH_PERCENT
+
+
+@dataclass(frozen=True, slots=True)
+class VideoMatch:
+    record_id: str
+    query_percent: float     # of the upload's usable frames, those found in the reported video
+    reported_percent: float  # of the reported video's frames, those found in the upload
+    signal_type: str = "vpdq"
+
+
 class MatchIndex:
     """Active signals by record id, searchable by an upload's hashes."""
 
     def __init__(self, pdq_max_distance: int = PDQ_MAX_DISTANCE,
                  phash_max_distance: int = PHASH_MAX_DISTANCE,
-                 min_pdq_quality: int = MIN_PDQ_QUALITY, background: bool = True) -> None:
+                 min_pdq_quality: int = MIN_PDQ_QUALITY, background: bool = True,
+                 video_rule: VideoRule | None = None) -> None:
         self.min_pdq_quality = min_pdq_quality
         # 20 bytes per hash go to its record id (partners.records): the index leaves them.
         self.pdq = PDQIndex(max_distance=pdq_max_distance, background=background, reserved_bytes=20)
@@ -64,6 +102,12 @@ class MatchIndex:
         self._exact: dict[str, dict[str, tuple[str, ...]]] = {"md5": {}, "sha256": {}}
         self._exact_records: dict[str, tuple[str, str]] = {}  # record id -> (type, value)
         self._row_records: dict[str, RecordIds] = {"pdq": RecordIds(), "phash": RecordIds()}
+        self.video_rule = video_rule or VideoRule()
+        # Every frame of every reported video; row -> record id, record -> its rows
+        # (replaced, never changed in place, so readers need no lock).
+        self.video_frames = PDQIndex(max_distance=self.video_rule.max_distance, background=background)
+        self._video_row_records: list[str] = []
+        self._video_rows: dict[str, np.ndarray] = {}
         self._count = 0
         self._write = threading.Lock()
 
@@ -72,7 +116,8 @@ class MatchIndex:
 
     def __contains__(self, record_id: object) -> bool:
         return isinstance(record_id, str) and (
-            record_id in self._exact_records or any(self._live_rows(t, [record_id])[0] for t in self._row_records))
+            record_id in self._exact_records or record_id in self._video_rows
+            or any(self._live_rows(t, [record_id])[0] for t in self._row_records))
 
     def add(self, record_id: str, signal_type: str, value: str) -> None:
         """Start matching a signal. Adding a record id again replaces its signal."""
@@ -105,6 +150,73 @@ class MatchIndex:
                     self.phash.add(phash_values(values))
             self._count += len(record_ids)
 
+    def add_video(self, record_id: str, frames: Sequence[tuple[str, int]]) -> None:
+        """Start matching a reported video, given its frames as (PDQ hex, quality).
+        Adding a record id again replaces it. Raises ValueError for a malformed frame."""
+        self.add_videos([record_id], [frames])
+
+    def add_videos(self, record_ids: Sequence[str], videos: Sequence[Sequence[tuple[str, int]]]) -> None:
+        """Add many reported videos at once (one index append)."""
+        if len(record_ids) != len(videos) or len(set(record_ids)) != len(record_ids):
+            raise ValueError("record ids must be distinct, one per video")
+        hashes, owners = [], []
+        for record_id, frames in zip(record_ids, videos, strict=True):
+            # The rule compares each video's distinct usable frames, as a set.
+            usable = {_normalised("pdq", pdq) for pdq, quality in frames
+                      if quality >= self.video_rule.min_quality}
+            hashes += sorted(usable)
+            owners += [record_id] * len(usable)
+        with self._write:
+            if self._count:
+                self._remove_many(record_ids)
+            # Ids first: a search that finds the new rows must be able to name them.
+            self._video_row_records.extend(owners)
+            rows = self.video_frames.add(pdq_words(hashes)) if hashes else np.empty(0, dtype=np.int64)
+            by_record: dict[str, list[int]] = {record_id: [] for record_id in record_ids}
+            for owner, row in zip(owners, rows.tolist(), strict=True):
+                by_record[owner].append(row)
+            for record_id, video_rows in by_record.items():
+                self._video_rows[record_id] = np.asarray(video_rows, dtype=np.int64)
+            self._count += len(record_ids)
+
+    def match_video(self, frames: Sequence[tuple[str, int]]) -> list[VideoMatch]:
+        """Reported videos an upload matches by the vPDQ rule, best first.
+
+        `frames` are the upload's (PDQ hex, quality), about one a second
+        (partners.video.hash_video). Every frame hash of every reported video is in one
+        PDQ index, searched exactly; a video any query frame reached is a candidate, and
+        both shares are counted from those search results: the same counts as the
+        reference's pairwise comparison, since the index finds every pair within the
+        distance.
+        """
+        rule = self.video_rule
+        query = sorted({pdq.lower() for pdq, quality in frames if quality >= rule.min_quality})
+        if not query or not len(self.video_frames):
+            return []
+        owners, rows_of = self._video_row_records, self._video_rows
+        query_hits: dict[str, int] = {}
+        reported_hits: dict[str, set[int]] = {}
+        for rows, _ in self.video_frames.search_batch(pdq_words(query)):
+            reached = set()
+            for row in rows.tolist():
+                record_id = owners[row]
+                reported_hits.setdefault(record_id, set()).add(row)
+                reached.add(record_id)
+            for record_id in reached:
+                query_hits[record_id] = query_hits.get(record_id, 0) + 1
+        matches = []
+        for record_id, hits in query_hits.items():
+            video_rows = rows_of.get(record_id)
+            if video_rows is None:  # removed while this search ran
+                continue
+            total, found = len(video_rows), len(reported_hits[record_id])
+            # Whole-number comparisons: 4 of 5 frames is 80%, never 79.99999.
+            if hits * 100 >= rule.query_percent * len(query) and found * 100 >= rule.reported_percent * total:
+                matches.append(VideoMatch(record_id, round(100 * hits / len(query), 1),
+                                          round(100 * found / total, 1)))
+        matches.sort(key=lambda m: (-m.query_percent, -m.reported_percent, m.record_id))
+        return matches
+
     def remove(self, record_id: str) -> bool:
         """Stop matching a record from the next match on (a withdrawal). Returns whether it was there."""
         return self.remove_many([record_id]) == 1
@@ -125,6 +237,11 @@ class MatchIndex:
                     self._exact[signal_type][value] = holders
                 else:
                     del self._exact[signal_type][value]
+                removed += 1
+            video_rows = self._video_rows.pop(record_id, None)
+            if video_rows is not None:
+                if len(video_rows):
+                    self.video_frames.remove(video_rows)
                 removed += 1
         for signal_type, index in (("pdq", self.pdq), ("phash", self.phash)):
             rows = [r for found in self._live_rows(signal_type, record_ids) for r in found]

@@ -1,29 +1,38 @@
 """Walk paths and match each file against the local store's active signals."""
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from partners.hashing import ImageTooLarge, UnreadableImage, hash_file, hash_photo
-from partners.matching import MatchIndex
+from partners.matching import MatchIndex, VideoRule
 from partners.store import LocalStore
+from partners.video import VIDEO_SUFFIXES, VideoError, hash_video
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
 
-def load_index(store: LocalStore, *, phash_distance: int = 8) -> MatchIndex:
+def load_index(store: LocalStore, *, phash_distance: int = 8, video_rule: VideoRule | None = None) -> MatchIndex:
     """A match index over every active signal in the store, added per type in bulk."""
-    index = MatchIndex(phash_max_distance=phash_distance)
+    index = MatchIndex(phash_max_distance=phash_distance, video_rule=video_rule)
     by_type: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    video_ids, videos = [], []
     for signal in store.signals():
+        if signal.type == "vpdq":
+            video_ids.append(signal.record_id)
+            videos.append([(f["pdq"], f["quality"]) for f in json.loads(signal.frames or "[]")])
+            continue
         ids, values = by_type[signal.type]
         ids.append(signal.record_id)
         values.append(signal.value)
     with index.pdq.builds_held():  # one build after every type is in, not one per add_many
         for signal_type, (ids, values) in by_type.items():
             index.add_many(signal_type, ids, values)
+    if video_ids:
+        index.add_videos(video_ids, videos)
     return index
 
 
@@ -57,7 +66,7 @@ def _walk(top: str, seen: set[tuple[int, int]]) -> Iterator[tuple[str, str | Non
             yield (path, None) if os.path.isfile(path) else (path, "not a regular file")
 
 
-def match_path(index: MatchIndex, path: str) -> dict[str, Any]:
+def match_path(index: MatchIndex, path: str, video_mode: str = "exact") -> dict[str, Any]:
     """One JSON-able line: the file's matches, and why a photo could not be hashed if so."""
     line: dict[str, Any] = {"path": path, "matches": []}
     matches = list(index.match_file(hash_file(path)))
@@ -70,4 +79,23 @@ def match_path(index: MatchIndex, path: str) -> dict[str, Any]:
             line["error"] = "unreadable_image"
     line["matches"] = [{"record_id": m.record_id, "type": m.signal_type, "distance": m.distance}
                        for m in matches]
+    if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
+        found = _match_video(index, path, video_mode)
+        line["matches"] += found.pop("matches", [])
+        line.update(found)
     return line
+
+
+def _match_video(index: MatchIndex, path: str, mode: str) -> dict[str, Any]:
+    """vPDQ matches of a video file, after its MD5 and SHA-256 ones (which always apply)."""
+    try:
+        hashes = hash_video(path, mode=mode)
+    except VideoError as error:
+        return {"error": error.code}
+    found = index.match_video([(f.pdq, f.quality) for f in hashes.frames])
+    extra: dict[str, Any] = {"frames": len(hashes.frames)}
+    if not hashes.complete:
+        extra["warning"] = "damaged_video"  # the frames before the damage were matched
+    return extra | {"matches": [
+        {"record_id": m.record_id, "type": m.signal_type, "query_percent": m.query_percent,
+         "reported_percent": m.reported_percent} for m in found]}

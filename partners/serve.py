@@ -257,7 +257,10 @@ def _apply(index: MatchIndex, changes: list) -> None:
     run: list = []
     for change in [*changes, None]:
         if run and (change is None or (change[1], change[2].type) != (run[0][1], run[0][2].type)):
-            if run[0][1] == "add":
+            if run[0][1] == "add" and run[0][2].type == "vpdq":  # videos: their frames (docs/video.md)
+                index.add_videos([c[2].record_id for c in run],
+                                 [[(f["pdq"], f["quality"]) for f in json.loads(c[2].frames or "[]")] for c in run])
+            elif run[0][1] == "add":
                 index.add_many(run[0][2].type, [c[2].record_id for c in run], [c[2].value for c in run])
             else:
                 index.remove_many([c[2].record_id for c in run])

@@ -45,7 +45,7 @@ _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signals (
     seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
-    quality INTEGER, key INTEGER NOT NULL);
+    quality INTEGER, key INTEGER NOT NULL, frames TEXT);
 CREATE TABLE IF NOT EXISTS trusted_keys (kid TEXT PRIMARY KEY, x TEXT NOT NULL, trusted_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deletes (
     seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
@@ -54,6 +54,14 @@ CREATE TABLE IF NOT EXISTS receipts_sent (seq INTEGER PRIMARY KEY, sent_at TEXT 
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS signals_key ON signals (key)"
 _SAME_VALUE = "key = ? AND type = ? AND value = ?"
+
+
+_INSERT_SIGNAL = "INSERT INTO signals (seq, record_id, type, value, quality, key, frames) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
+def _frames(entry: dict[str, Any]) -> str | None:
+    """A vpdq entry's frames, as the JSON the store keeps."""
+    return json.dumps(entry["frames"]) if "frames" in entry else None
 
 
 def _withheld(entry: dict[str, Any]) -> int:
@@ -67,6 +75,11 @@ class StoreError(Exception):
     """The file cannot be used as a store: damaged, not a store, or from a newer kit."""
 
 
+# vpdq records carry their frames (the entry's JSON list); stores made before videos get
+# the column on open.
+_VIDEO_COLUMN = "ALTER TABLE signals ADD COLUMN frames TEXT"
+
+
 class StoreConflict(Exception):
     """The store moved since the page was fetched (another sync ran): refetch."""
 
@@ -77,6 +90,7 @@ class Signal:
     type: str
     value: str
     quality: int | None
+    frames: str | None = None  # vpdq: the frames as JSON
 
 
 def _create_tables(db: sqlite3.Connection) -> None:
@@ -135,6 +149,8 @@ class LocalStore:
             elif version is None:  # a new store: bulk mode until the first read
                 _create_tables(db)
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('bulk_since', '0')")
+            if "frames" not in {row[1] for row in db.execute("PRAGMA table_info(signals)")}:
+                db.execute(_VIDEO_COLUMN)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('store_version', ?)", (str(STORE_VERSION),))
             db.execute("COMMIT")
         except BaseException:
@@ -214,11 +230,12 @@ class LocalStore:
         for entry in entries:
             value = entry["value"]
             if entry["op"] == "add":
-                adds.append((entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), signal_key(value)))
+                adds.append((entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), signal_key(value),
+                             _frames(entry)))
             else:
                 deletes.append((entry["seq"], entry["id"], entry["type"], value, now, signal_key(value),
                                 _withheld(entry)))
-        self._db.executemany("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?)", adds)
+        self._db.executemany(_INSERT_SIGNAL, adds)
         self._db.executemany("INSERT INTO deletes (seq, record_id, type, value, applied_at, key, reported)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?)", deletes)
 
@@ -232,8 +249,8 @@ class LocalStore:
             same = (key, entry["type"], value)
             change -= db.execute(f"DELETE FROM signals WHERE {_SAME_VALUE}", same).rowcount  # noqa: S608 - constant
             if entry["op"] == "add":
-                db.execute("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?)",
-                           (entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), key))
+                db.execute(_INSERT_SIGNAL,
+                           (entry["seq"], entry["id"], entry["type"], value, entry.get("quality"), key, _frames(entry)))
                 change += 1
             else:
                 db.execute("INSERT OR IGNORE INTO deletes (seq, record_id, type, value, applied_at, key, reported)"
@@ -279,7 +296,7 @@ class LocalStore:
     def signals(self) -> Iterator[Signal]:
         """The active set, oldest add first (ends bulk mode first)."""
         self.finish_bulk()
-        for row in self._db.execute("SELECT record_id, type, value, quality FROM signals ORDER BY seq"):
+        for row in self._db.execute("SELECT record_id, type, value, quality, frames FROM signals ORDER BY seq"):
             yield Signal(*row)
 
     def count(self) -> int:
@@ -293,8 +310,8 @@ class LocalStore:
         matter, in seq order, at most `limit`: what a live index must apply to catch up.
         An add that a later delete removed is left out; its delete is not."""
         rows = self._db.execute(
-            "SELECT seq, 'add', record_id, type, value, quality FROM signals WHERE seq > ? "
-            "UNION ALL SELECT seq, 'delete', record_id, type, value, NULL FROM deletes WHERE seq > ? "
+            "SELECT seq, 'add', record_id, type, value, quality, frames FROM signals WHERE seq > ? "
+            "UNION ALL SELECT seq, 'delete', record_id, type, value, NULL, NULL FROM deletes WHERE seq > ? "
             "ORDER BY seq LIMIT ?", (seq, seq, limit))
         return [(row[0], row[1], Signal(*row[2:])) for row in rows]
 

@@ -86,7 +86,7 @@ class CaseCollection(MethodView):
         """
         app = services()
         limit(app.report_limit, client_key())
-        signals = [parse_signal(s["type"], s["value"], s["quality"]) for s in body["signals"]]
+        signals = [parse_signal(s["type"], s["value"], s["quality"], s["frames"]) for s in body["signals"]]
         code = body["referral_code"]
         if code is not None:
             guard(app.referral_guesses, client_key())

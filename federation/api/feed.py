@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 from federation import feed
 from federation.api.auth import PARTNER
 from federation.api.blueprint import ApiBlueprint
+from federation.api.schemas import VPDQ_FRAME
 from federation.db import db
 from federation.feed_wait import MAX_WAIT_SECONDS
 from federation.services import services
@@ -37,6 +38,9 @@ class FeedEntrySchema(Schema):
     type = fields.String(required=True)
     value = fields.String(required=True)
     quality = fields.Integer(metadata={"description": "pdq only"})
+    frames = fields.Raw(metadata={
+        "description": "vpdq adds only: the video's canonical frames, whose SHA-256 is `value` "
+                       "(docs/video.md)", "type": "array", "items": VPDQ_FRAME})
     v = fields.Integer(required=True)
     kid = fields.String(required=True)
     sig = fields.String(required=True, metadata={

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 from federation.cases import MAX_SIGNALS
 from federation.feedback import MAX_COUNT, MAX_ITEMS, MAX_NOTE
 from federation.models import VERDICTS
-from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY
+from federation.rules import HEX_LENGTHS, MIN_PDQ_QUALITY, VPDQ_MAX_FRAMES, VPDQ_MAX_TIME_MS, VPDQ_TYPE
 
 
 class JsonInteger(fields.Integer):
@@ -33,14 +33,31 @@ _HASH_VALUE = fields.String(required=True, metadata={
     "minLength": 16, "maxLength": 64})
 
 
+# A vpdq signal's frames: loaded as they come and checked by federation.vpdq, so each
+# mistake (a wrong length, a repeated time, a degenerate frame) gets its own code.
+VPDQ_FRAME = {"type": "object", "additionalProperties": False,
+               "required": ["pdq", "quality", "time_ms"], "properties": {
+                   "pdq": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                   "quality": {"type": "integer", "minimum": 0, "maximum": 100,
+                               "description": "frames below 50 are dropped"},
+                   "time_ms": {"type": "integer", "minimum": 0, "maximum": VPDQ_MAX_TIME_MS}}}
+
+
 class SignalSchema(Schema):
     """One hash. Loaded loosely here and checked per type by federation.signals, so each
     mistake gets its own code; documented exactly by `signal_document`."""
 
-    type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
-    value = _HASH_VALUE
+    type = fields.String(required=True, validate=validate.OneOf([*HEX_LENGTHS, VPDQ_TYPE]))
+    value = fields.String(load_default=None, metadata={
+        "description": "hexadecimal: 64 characters for pdq and sha256, 32 for md5, 16 for phash; "
+                       "absent for vpdq (computed from its frames)",
+        "minLength": 16, "maxLength": 64})
     quality = JsonInteger(load_default=None,
                              metadata={"description": "PDQ only: 0-100; below 50 is refused"})
+    frames = fields.Raw(load_default=None, metadata={
+        "description": f"vpdq only: 1-{VPDQ_MAX_FRAMES} frames of the video, about one a second, "
+                       "each with its PDQ, quality and time (docs/video.md)",
+        "type": "array", "minItems": 1, "maxItems": VPDQ_MAX_FRAMES, "items": VPDQ_FRAME})
 
 
 def typed_values(*, quality: bool) -> list[dict]:
@@ -50,14 +67,22 @@ def typed_values(*, quality: bool) -> list[dict]:
     alternatives = []
     for kind, length in HEX_LENGTHS.items():
         alternative: dict = {"properties": {
-            "type": {"enum": [kind]}, "value": {"pattern": f"^[0-9a-fA-F]{{{length}}}$"}}}
+            "type": {"enum": [kind]}, "value": {"type": "string", "pattern": f"^[0-9a-fA-F]{{{length}}}$"}}}
         if quality and kind == "pdq":
             alternative["properties"]["quality"] = {"type": "integer", "minimum": MIN_PDQ_QUALITY,
                                                     "maximum": 100}
             alternative["required"] = ["quality"]
         elif quality:
             alternative["properties"]["quality"] = {"type": "null"}  # absent, or null
+        if quality:
+            alternative["required"] = [*alternative.get("required", []), "value"]
+            alternative["properties"]["frames"] = {"type": "null"}
         alternatives.append(alternative)
+    if quality:  # signals, not feedback: a video as its frames
+        alternatives.append({"required": ["frames"], "properties": {
+            "type": {"enum": [VPDQ_TYPE]}, "value": {"type": "null"}, "quality": {"type": "null"},
+            "frames": {"type": "array", "minItems": 1, "maxItems": VPDQ_MAX_FRAMES,
+                       "items": VPDQ_FRAME}}})
     return alternatives
 
 

@@ -31,7 +31,7 @@ class PlatformSignals(MethodView):
         can check or withdraw it. Send an `Idempotency-Key` so a retry is not a second case.
         """
         app = services()
-        signals = [parse_signal(s["type"], s["value"], s["quality"]) for s in body["signals"]]
+        signals = [parse_signal(s["type"], s["value"], s["quality"], s["frames"]) for s in body["signals"]]
         receipt = platform_cases.create_platform_case(
             db.session, app.signers, app.idempotency, g.partner.id, signals, idempotency_key=idempotency_key)
         return receipt, 201, {"Idempotent-Replayed": "true"} if receipt.replayed else {}

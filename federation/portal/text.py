@@ -330,6 +330,19 @@ SCRIPT: dict[str, Message] = {
     "hash_pdq": N_("Photo hash (PDQ)"),
     "hash_md5": N_("File hash (MD5)"),
     "hash_sha256": N_("File hash (SHA-256)"),
+    "hash_vpdq": N_("Video hash (vPDQ): finds changed copies too"),
+    "vpdq_frames": N_("{frames} pictures from the video"),
+    "problem_video_undecodable": N_("This browser could not play this video, so we made hashes that "
+                                    "find exact copies of the file only."),
+    "problem_video_no_picture": N_("This file has sound but no picture. We will protect exact copies "
+                                   "of the file."),
+    "problem_video_too_large": N_("This video's picture is too large to read on this device. We will "
+                                  "protect exact copies of the file."),
+    "problem_video_featureless": N_("This video is too plain (for example, mostly dark) for platforms "
+                                    "to find changed copies safely. We will protect exact copies of "
+                                    "the file."),
+    "problem_video_partly_read": N_("Part of this video seems damaged. We used the part before the "
+                                    "damage, and the file hashes cover exact copies."),
     "quality": N_("quality {quality}"),
     # On the check step: what the person chose, then what that makes (a photo gives 3
     # hashes, a video or other file 2), so 9 hashes for 3 photos is not a surprise.

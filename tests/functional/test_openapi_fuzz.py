@@ -57,6 +57,8 @@ def semantic(case):
     - a batch names each hash once, with one verdict (both refused as duplicate_item);
     - a StopNCII ImagePDQ carries its quality as a tag, and its length fits its type;
     - a StopNCII page token is one we issued (a generated one is refused as forged);
+    - a vpdq frame's PDQ has the bit balance of a real picture's, frames have distinct
+      times, and some frame has quality 50 or more (docs/video.md);
     - no string holds a NUL or a lone surrogate and no integer is over 20 digits
       (refused in any body by federation.api.strict_json);
     - a PDQ or pHash sets half its bits, as a real picture's does (else degenerate_signal);
@@ -78,6 +80,9 @@ def semantic(case):
             entry["value"] = _balanced(entry["value"], 256 if entry["type"] == "pdq" else 64)
     if case.path == "/v1/log/cosignatures" and "tree_size" in body:
         body["tree_size"] = 2**63 - 1
+    for signal in body.get("signals") if isinstance(body.get("signals"), list) else ():
+        if isinstance(signal, dict) and isinstance(signal.get("frames"), list):
+            _vpdq_frames(signal["frames"])
     for name in ("items", "hashRecords", "hashFeedbacks"):
         if not isinstance(body.get(name), list):
             continue
@@ -97,6 +102,14 @@ def semantic(case):
         if "count" in body:
             body["count"] = len(kept)
     return case
+
+
+def _vpdq_frames(frames: list) -> None:
+    for index, frame in enumerate(frames):
+        if isinstance(frame, dict):
+            frame["pdq"] = _balanced(f"{frame.get('pdq')}{index}", 256)
+            frame["time_ms"] = index * 1000
+            frame["quality"] = max(50, frame.get("quality") if isinstance(frame.get("quality"), int) else 50)
 
 
 def _stopncii_record(record: dict) -> None:

@@ -8,6 +8,8 @@
 //     if (error instanceof HashingError) { error.code; error.signals; }
 //   }
 
+import { VideoProblem, videoFrames } from "./video.js";
+
 const WORKER_URL = new URL("./worker.js", import.meta.url);
 
 /** A file could not be hashed. `code` is stable; `signals` holds what could
@@ -39,11 +41,23 @@ export class HashingPool {
   /**
    * Hash one File or Blob. kind "photo" gives pdq + md5 + sha256, "file"
    * gives md5 + sha256. onProgress({done, total}) is called as bytes are read.
-   * Resolves to {signals: [{type, value, quality?}]}; rejects with HashingError.
+   * Resolves to {signals: [{type, value, quality?}]}; rejects with HashingError
+   * (code "cancelled" when `signal` aborts: a running worker is stopped).
    */
-  hash(file, { kind = "file", onProgress } = {}) {
+  hash(file, { kind = "file", onProgress, signal } = {}) {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, file, kind, onProgress, resolve, reject });
+      const job = { id: this.#nextId++, file, kind, onProgress, resolve, reject, signal };
+      if (signal?.aborted) {
+        reject(cancelled());
+        return;
+      }
+      signal?.addEventListener("abort", () => {
+        const queued = this.#queue.indexOf(job);
+        if (queued >= 0) this.#queue.splice(queued, 1);
+        else job.cancel?.();
+        reject(cancelled());
+      }, { once: true });
+      this.#queue.push(job);
       this.#dispatch();
     });
   }
@@ -63,7 +77,10 @@ export class HashingPool {
 
   #run(worker, job) {
     this.#busy++;
+    let settled = false;
     const settle = (reusable) => {
+      if (settled) return;
+      settled = true;
       this.#busy--;
       if (reusable) this.#idle.push(worker);
       else worker.terminate();
@@ -87,14 +104,52 @@ export class HashingPool {
       settle(false);
       job.reject(new HashingError("worker_failed", event.message || "The hashing worker stopped."));
     };
+    job.cancel = () => settle(false); // terminates the worker mid-file
     worker.postMessage({ id: job.id, file: job.file, kind: job.kind });
   }
 }
 
+function cancelled() {
+  return new HashingError("cancelled", "Cancelled.");
+}
+
 let defaultPool = null;
 
-/** Hash a file with a pool shared by the page; see HashingPool.hash. */
-export function hashFile(file, options) {
+/** Hash a file with a pool shared by the page; see HashingPool.hash.
+ * kind "video" gives vpdq (video.js) + md5 + sha256; a video the browser
+ * cannot decode still gives md5 + sha256, with `note` saying why no vpdq. */
+export function hashFile(file, options = {}) {
   defaultPool ??= new HashingPool();
+  if (options.kind === "video") return hashVideo(defaultPool, file, options);
   return defaultPool.hash(file, options);
+}
+
+// The file's bytes are digested in a pool worker while the frames are sampled
+// here and hashed in a worker of their own; progress is the mean of the two.
+async function hashVideo(pool, file, { onProgress, signal } = {}) {
+  // Either half failing (or the person cancelling) stops the other.
+  const stop = new AbortController();
+  signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  let bytes = 0;
+  let seconds = 0;
+  const report = () => onProgress?.({ done: Math.round(file.size * (bytes + seconds) / 2), total: file.size });
+  const digests = pool.hash(file, {
+    kind: "file", signal: stop.signal,
+    onProgress: ({ done, total }) => { bytes = done / Math.max(1, total); report(); },
+  });
+  digests.catch(() => stop.abort());
+  const frames = videoFrames(file, {
+    signal: stop.signal, onProgress: (fraction) => { seconds = fraction; report(); },
+  }).then(
+    (result) => ({ result }),
+    (problem) => ({ problem }),
+  );
+  const [{ signals }, { result, problem }] = await Promise.all([digests, frames]);
+  if (problem?.code === "cancelled") throw cancelled();
+  if (problem && !(problem instanceof VideoProblem)) throw problem;
+  if (problem) return { signals, note: problem.code };
+  return {
+    signals: [{ type: "vpdq", frames: result.frames }, ...signals],
+    note: result.partial ? "video_partly_read" : null,
+  };
 }

@@ -41,7 +41,17 @@ export function pdqFromRgba(rgba, width, height) {
   if (width < MIN_HASHABLE_DIM || height < MIN_HASHABLE_DIM) {
     return { hash: "0".repeat(64), quality: 0 };
   }
-  const luma = lumaFromRgba(rgba, width, height);
+  return pdqFromLuma(lumaFromRgba(rgba, width, height), width, height);
+}
+
+/**
+ * Hash a float luminance image (0..255, row-major, width x height); it is
+ * overwritten. For video frames read as their Y plane (video.js).
+ */
+export function pdqFromLuma(luma, width, height) {
+  if (width < MIN_HASHABLE_DIM || height < MIN_HASHABLE_DIM) {
+    return { hash: "0".repeat(64), quality: 0 };
+  }
   const scratch = new Float32Array(width * height);
   tentFilter(luma, scratch, width, height);
   const small = decimate(luma, width, height);

@@ -3,13 +3,15 @@
 // bytes and pixels stay in this worker and only hashes are posted back.
 //
 // In:  {id, file: File|Blob, kind: "photo"|"file"}
+//      {id, file: ImageBitmap, kind: "frame"}         one frame of a video (video.js)
+//      {id, file: {y, stride, width, height, fullRange}, kind: "luma"}   its Y plane
 // Out: {id, type: "progress", done, total}           bytes hashed so far
-//      {id, type: "result", signals: [...]}           pdq (photos), md5, sha256
+//      {id, type: "result", signals: [...]}           pdq (photos, frames), md5, sha256
 //      {id, type: "error", code, message, signals}    signals: md5 and sha256
 //                                                     when the bytes were read
 import { Md5 } from "./md5.js";
 import { Sha256 } from "./sha256.js";
-import { pdqFromRgba } from "./pdq.js";
+import { pdqFromLuma, pdqFromRgba } from "./pdq.js";
 import { HEAD_BYTES, imageSupport } from "./image-format.js";
 
 // A few MiB per read: large enough that per-read overhead vanishes, small
@@ -50,6 +52,27 @@ self.addEventListener("message", async ({ data: { id, file, kind } }) => {
 });
 
 async function hashFile(file, kind, progress) {
+  if (kind === "luma") {
+    // A video frame's Y plane (video.js): {y: Uint8Array, stride, width, height, fullRange}.
+    const { y, stride, width, height, fullRange } = file;
+    const luma = new Float32Array(width * height);
+    // Limited range (16..235, nearly every video) is stretched to 0..255: the
+    // luminance PDQ would compute from the RGB that FFmpeg makes of it.
+    const scale = fullRange ? 1 : 255 / 219;
+    const offset = fullRange ? 0 : 16;
+    for (let row = 0; row < height; row++) {
+      for (let col = 0, p = row * stride, q = row * width; col < width; col++) {
+        luma[q + col] = Math.min(255, Math.max(0, (y[p + col] - offset) * scale));
+      }
+    }
+    const pdq = pdqFromLuma(luma, width, height);
+    return [{ type: "pdq", value: pdq.hash, quality: pdq.quality }];
+  }
+  if (kind === "frame") {
+    const pixels = readPixels(file);
+    const pdq = pdqFromRgba(pixels.data, pixels.width, pixels.height);
+    return [{ type: "pdq", value: pdq.hash, quality: pdq.quality }];
+  }
   if (kind !== "photo" && kind !== "file") {
     throw new HashingFailure("unknown_kind", `kind must be "photo" or "file", not ${kind}`);
   }

@@ -152,6 +152,7 @@ function removeEntry(entry) {
   const index = entries.indexOf(entry);
   if (index < 0) return;
   entries.splice(index, 1);
+  entry.abort?.abort();
   if (entry.url) URL.revokeObjectURL(entry.url);
   entry.row.remove();
   const next = entries[index] ?? entries[index - 1];
@@ -190,11 +191,17 @@ async function hashEntry(entry) {
     entry.parts.progress.value = done;
     scheduleOverall();
   };
+  // Removing the file while it is hashed stops the hashing (video.js, client.js).
+  entry.abort = new AbortController();
+  const kind = entry.kind === "file" && isVideo(entry.file) ? "video" : entry.kind;
   try {
-    const { signals } = await hashFile(entry.file, { kind: entry.kind, onProgress });
+    const { signals, note } = await hashFile(entry.file, { kind, onProgress, signal: entry.abort.signal });
     entry.status = "hashed";
     entry.signals = dropLowQualityPdq(entry, signals);
+    // A video whose pictures could not be read still has its file hashes: say so.
+    if (note) entry.problem = t(`problem_${note}`);
   } catch (error) {
+    if (error instanceof HashingError && error.code === "cancelled") return;
     entry.status = "problem";
     const code = error instanceof HashingError ? error.code : "internal_error";
     entry.problem = problemText(code);
@@ -214,6 +221,11 @@ function scheduleOverall() {
     overallPending = false;
     updateOverall();
   });
+}
+
+const VIDEO_NAME = /\.(mp4|m4v|mov|webm|mkv|3gp|ogv)$/i;
+function isVideo(file) {
+  return file.type.startsWith("video/") || VIDEO_NAME.test(file.name);
 }
 
 function dropLowQualityPdq(entry, signals) {
@@ -252,7 +264,8 @@ function render(entry) {
     el("dt", { text: signal.type === "pdq"
       ? `${t("hash_pdq")} (${t("quality", { quality: signal.quality })})`
       : t(`hash_${signal.type}`) }),
-    el("dd", { className: "hash", text: signal.value }),
+    el("dd", { className: "hash", text: signal.type === "vpdq"
+      ? t("vpdq_frames", { frames: signal.frames.length }) : signal.value }),
   ]));
   parts.hashes.hidden = entry.signals.length === 0;
 }
