@@ -108,12 +108,15 @@ def test_changes_after_replay_to_the_active_set(tmp_path):
 CHILD = """
 import json, sys
 from partners.store import LocalStore
-from tests.unit.test_partner_store import feed, apply_pages
+from tests.unit.test_partner_store import feed
 path, seed, count, values, page = sys.argv[1], *map(int, sys.argv[2:6])
 entries = feed(seed, count, values)
 with LocalStore(path) as store:
     print("started", flush=True)
-    apply_pages(store, entries, page)
+    for first in range(store.checkpoint, len(entries), page):
+        store.apply(entries[first:first + page], first)
+        print("page", flush=True)  # the parent kills after a chosen page, at a random moment
+    print("applied", flush=True)
     store.finish_bulk()
     print(json.dumps({"done": store.checkpoint}), flush=True)
 """
@@ -130,13 +133,21 @@ def test_a_store_killed_at_random_points_resumes_to_exactly_the_active_set(tmp_p
         process = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(seed), str(count), str(values),
                                     str(page)], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
         assert process.stdout.readline().strip() == "started"
-        deadline = time.monotonic() + rng.uniform(0.0, 0.6)
+        # Where to kill: after a random number of this run's pages (so some runs die while
+        # applying, whatever the machine's speed), or after all of them (while resolving),
+        # then a random moment more: within the next page's work or the resolution.
+        pages_left = rng.randint(0, 2 * count // page // 12)
+        lines = []
+        while pages_left > 0 and (line := process.stdout.readline()):
+            lines.append(line)
+            pages_left -= line.strip() == "page"
+        deadline = time.monotonic() + rng.uniform(0.0, 0.05)
         while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.005)  # the kill's random moment, not synchronisation
+            time.sleep(0.002)  # the kill's random moment, not synchronisation
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
-        out = process.stdout.read()  # not communicate(): readline may have buffered the rest
+        out = "".join(lines) + process.stdout.read()  # not communicate(): readline may have buffered the rest
         process.wait(timeout=60)
         process.stdout.close()
         if process.returncode == 0:
