@@ -12,6 +12,9 @@ from federation.rules import SIGNAL_TYPES as HEX_TYPES
 TYPES = (*HEX_TYPES, VPDQ_TYPE)
 
 _PATTERNS = {kind: re.compile(rf"[0-9a-fA-F]{{{n}}}") for kind, n in HEX_LENGTHS.items()}
+# A vpdq signal is named by its value, the SHA-256 of its canonical frames (federation.vpdq).
+_NAMED = {**HEX_LENGTHS, VPDQ_TYPE: 64}
+_NAME_PATTERNS = {**_PATTERNS, VPDQ_TYPE: _PATTERNS["sha256"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +72,13 @@ def _parse_vpdq(value: str | None, quality: int | None, frames: object) -> Signa
 
 def parse_value(kind: str, value: str | None) -> str:
     """A well-formed value of this type, normalised; raise InvalidSignal otherwise.
-    Only the format is checked: for naming a signal we may hold, not for adding one."""
-    if kind not in HEX_LENGTHS:
+    Only the format is checked: for naming a signal we may hold, not for adding one (a
+    vpdq signal is named by its 64-hex value, as its feed entries carry it)."""
+    if kind not in _NAMED:
         raise InvalidSignal(f"unknown signal type {kind!r}; expected one of {', '.join(TYPES)}",
                             code="unknown_signal_type")
-    if not isinstance(value, str) or not _PATTERNS[kind].fullmatch(value):
-        raise InvalidSignal(f"a {kind} value must be exactly {HEX_LENGTHS[kind]} hexadecimal characters")
+    if not isinstance(value, str) or not _NAME_PATTERNS[kind].fullmatch(value):
+        raise InvalidSignal(f"a {kind} value must be exactly {_NAMED[kind]} hexadecimal characters")
     return value.lower()
 
 

@@ -80,13 +80,13 @@ def match_path(index: MatchIndex, path: str, video_mode: str = "exact") -> dict[
     line["matches"] = [{"record_id": m.record_id, "type": m.signal_type, "distance": m.distance}
                        for m in matches]
     if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
-        found = _match_video(index, path, video_mode)
+        found = match_video(index, path, video_mode)
         line["matches"] += found.pop("matches", [])
         line.update(found)
     return line
 
 
-def _match_video(index: MatchIndex, path: str, mode: str) -> dict[str, Any]:
+def match_video(index: MatchIndex, path: str, mode: str) -> dict[str, Any]:
     """vPDQ matches of a video file, after its MD5 and SHA-256 ones (which always apply)."""
     try:
         hashes = hash_video(path, mode=mode)

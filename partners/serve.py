@@ -32,8 +32,9 @@ from typing import Any
 
 from partners.hashing import ImageTooLarge, UnreadableImage, hash_file, hash_photo
 from partners.matching import SIGNAL_PATTERNS, Match, MatchIndex
-from partners.scan import PHOTO_SUFFIXES, load_index
+from partners.scan import PHOTO_SUFFIXES, load_index, match_video
 from partners.store import LocalStore
+from partners.video import VIDEO_SUFFIXES
 
 log = logging.getLogger("federation.partner.serve")
 
@@ -237,12 +238,18 @@ class Matcher:
     @staticmethod
     def _match_path(index: MatchIndex, path: str) -> list[dict[str, Any]]:
         matches = list(index.match_file(hash_file(path)))
-        if os.path.splitext(path)[1].lower() in PHOTO_SUFFIXES:
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix in PHOTO_SUFFIXES:
             try:
                 matches += index.match_photo(hash_photo(path))
             except (ImageTooLarge, UnreadableImage):
                 pass  # not an image we can hash: MD5 and SHA-256 were matched
-        return [_match(m) for m in sorted(matches, key=lambda m: (m.distance, m.signal_type, m.record_id))]
+        found = [_match(m) for m in sorted(matches, key=lambda m: (m.distance, m.signal_type, m.record_id))]
+        if suffix in VIDEO_SUFFIXES:
+            # vPDQ (docs/video.md): decoding takes seconds; a video the kit cannot decode
+            # was still matched by MD5 and SHA-256 above.
+            found += match_video(index, path, "exact").get("matches", [])
+        return found
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
         state = self.state

@@ -78,6 +78,9 @@ def typed_values(*, quality: bool) -> list[dict]:
             alternative["required"] = [*alternative.get("required", []), "value"]
             alternative["properties"]["frames"] = {"type": "null"}
         alternatives.append(alternative)
+    if not quality:  # feedback names a video by its value, the SHA-256 of its frames
+        alternatives.append({"properties": {
+            "type": {"enum": [VPDQ_TYPE]}, "value": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}})
     if quality:  # signals, not feedback: a video as its frames
         alternatives.append({"required": ["frames"], "properties": {
             "type": {"enum": [VPDQ_TYPE]}, "value": {"type": "null"}, "quality": {"type": "null"},
@@ -196,7 +199,7 @@ class CaseStatusSchema(Schema):
 # --- partners: feedback and platform-sourced signals --------------------------------
 
 class FeedbackItemSchema(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(list(HEX_LENGTHS)))
+    type = fields.String(required=True, validate=validate.OneOf([*HEX_LENGTHS, VPDQ_TYPE]))
     value = _HASH_VALUE
     verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS), metadata={
         "description": "match_pending_review (found), blocked (taken down), "

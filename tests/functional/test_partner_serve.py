@@ -213,3 +213,29 @@ def test_the_cli_serves_a_synced_store_on_loopback(app, live_server, client, tmp
         process.terminate()
         process.wait(timeout=DEADLINE)
         process.stderr.close()
+
+
+def test_a_reencoded_video_is_matched_by_path_and_its_feedback_names_it(service, client, tmp_path):
+    """serve takes videos too (issue 16): the reported video's vPDQ frames are indexed, a
+    lower-bitrate copy under the allowed folder matches by path, and a platform can then
+    report a verdict on the vpdq record by its value."""
+    from partners.video import hash_video
+    from tests.videos import make, transcode
+
+    original = make(tmp_path / "original.mp4", seed=11, seconds=6)
+    frames = [{"pdq": f.pdq, "quality": f.quality, "time_ms": f.time_ms} for f in hash_video(original).frames]
+    receipt = client.post("/v1/cases", json=case_payload([{"type": "vpdq", "frames": frames}]))
+    assert receipt.status_code == 201, receipt.get_json()
+    copy = transcode(original, service["uploads"] / "copy.mp4", bit_rate=150_000)
+    unrelated = make(service["uploads"] / "other.mp4", seed=12, seconds=6)
+    service["start"]()
+    until(lambda: call(service["base"], "GET", "/readyz")[0] == 200, "ready")
+    [entry] = read_feed(client, service["token"])
+    status, _, body = lookup(service["base"], {"items": [{"path": str(copy)}, {"path": str(unrelated)}]})
+    assert status == 200
+    [found], others = body["results"][0]["matches"], body["results"][1]["matches"]
+    assert (found["record_id"], found["type"]) == (entry["id"], "vpdq") and found["query_percent"] >= 80
+    assert others == []
+    verdict = client.post("/v1/feedback", headers={"Authorization": f"Bearer {service['token']}"}, json={"items": [
+        {"type": "vpdq", "value": entry["value"], "verdict": "blocked", "occurred_at": "2026-01-01T00:00:00Z"}]})
+    assert verdict.status_code == 200 and verdict.get_json()["recorded"] == 1, verdict.get_json()
