@@ -42,3 +42,19 @@ def portal(browser, base_url, clean_database):
 @pytest.fixture(scope="module")
 def photos(corpus_dir) -> list[Path]:
     return sorted((corpus_dir / "pdq-reference" / "bridge-mods").glob("*.jpg"))
+
+
+@pytest.fixture
+def cli(app, test_config, monkeypatch, clean_database):
+    """`federation ...` as the operator runs it (its app built from the environment),
+    on the test run's database; returns click's result."""
+    from click.testing import CliRunner
+
+    from federation.cli import main
+
+    for name, value in test_config.items():
+        monkeypatch.setenv(f"FEDERATION_{name}", str(value))
+
+    def run(*args: str):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return run

@@ -7,11 +7,9 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from federation.cli import main
 from federation.crypto import keys as crypto_keys
 from federation.crypto.canonical import canonical_json
 from federation.crypto.encoding import b64u_encode
@@ -21,16 +19,6 @@ from partners.store import LocalStore
 from partners.sync import SyncError, UntrustedKey, sync, trust
 from tests.factories import add_partner, case_payload, random_signal, read_feed
 from tests.functional.browser_support import serve_in_thread
-
-
-@pytest.fixture
-def cli(app, test_config, monkeypatch, clean_database):
-    for name, value in test_config.items():
-        monkeypatch.setenv(f"FEDERATION_{name}", str(value))
-
-    def run(*args):
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return run
 
 
 def published(client) -> dict[str, dict]:

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from federation.cli import main as federation_cli
 from partners.cli import main as partner_cli
 from tests.factories import add_partner, bearer, case_payload, corpus_rows, random_hash, random_signal, read_feed
 
@@ -20,13 +19,10 @@ NOW = dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture
-def operator(test_config, monkeypatch):
-    """`federation ...` as the operator runs it, on the test database."""
-    for name, value in test_config.items():
-        monkeypatch.setenv(f"FEDERATION_{name}", str(value))
-
+def operator(cli):
+    """`federation ...` as the operator runs it; fails the test unless it succeeds."""
     def run(*args: str, ok: bool = True):
-        result = CliRunner().invoke(federation_cli, list(args), catch_exceptions=False)
+        result = cli(*args)
         if ok:
             assert result.exit_code == 0, result.output
         return result

@@ -6,28 +6,16 @@ import threading
 import uuid
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from federation import caseworker_sessions, maintenance, referrals
-from federation.cli import main
 from federation.errors import FederationError
 from federation.models import CaseworkerSession, IdempotencyRecord, Referral, utcnow
 from federation.services import services
 from tests.factories import add_organisation, bearer, case_payload
 
 NOW = utcnow
-
-
-@pytest.fixture
-def cli(app, test_config, monkeypatch, clean_database):
-    for name, value in test_config.items():
-        monkeypatch.setenv(f"FEDERATION_{name}", str(value))
-
-    def run(*args):
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return run
 
 
 def counts(engine) -> dict[str, int]:
