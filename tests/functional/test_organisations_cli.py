@@ -3,19 +3,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-
-from federation.cli import main
 from tests.factories import bearer, case_payload
-
-
-@pytest.fixture
-def cli(app, test_config, monkeypatch, clean_database):
-    for name, value in test_config.items():
-        monkeypatch.setenv(f"FEDERATION_{name}", str(value))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
 
 
 def test_organisation_and_caseworker_lifecycle(cli, client):

@@ -4,18 +4,8 @@ member platforms page; names with markup or right-to-left overrides shown as tex
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
-from federation.cli import main
 from tests.factories import add_partner
-
-
-@pytest.fixture
-def cli(app, test_config, monkeypatch, clean_database):
-    for name, value in test_config.items():
-        monkeypatch.setenv(f"FEDERATION_{name}", str(value))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
 
 
 def add(cli, name, display, languages, *options):
