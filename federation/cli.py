@@ -15,6 +15,10 @@ from federation.config import ConfigError
 from federation.errors import FederationError, NotFound
 from federation.models import CaseworkerStatus, MemberStatus
 
+# Key ids and public keys are base64url, so one in 64 begins with "-". Without this, click
+# reads such a value as an unknown option and fails with a usage error.
+DASHED_VALUES = {"ignore_unknown_options": True}
+
 
 @click.group()
 @click.pass_context
@@ -577,7 +581,7 @@ def review_reject(app, signal_id: int, reason: str) -> None:
 
 # --- operations: key revocation, maintenance (issue 18; docs/operations.md) ---------------
 
-@keys_group.command("revoke")
+@keys_group.command("revoke", context_settings=DASHED_VALUES)
 @click.argument("kid")
 @click.option("--reason", required=True, help="why (kept in the audit log; no secrets)")
 @click.pass_obj
@@ -667,7 +671,7 @@ def support_remove(app, name: str) -> None:
     click.echo(f"support service {name} removed")
 # --- the verifiable log: platforms' receipt keys (docs/log.md) -------------------------
 
-@partners_group.command("receipt-key")
+@partners_group.command("receipt-key", context_settings=DASHED_VALUES)
 @click.argument("name")
 @click.argument("public_key")
 @click.pass_obj

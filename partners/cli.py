@@ -24,6 +24,10 @@ from partners import sync as syncing
 from partners.client import FederationClient, FeedError
 from partners.store import LocalStore
 
+# Key ids and public keys are base64url, so one in 64 begins with "-". Without this, click
+# reads such a value as an unknown option and fails with a usage error.
+DASHED_VALUES = {"ignore_unknown_options": True}
+
 
 class Context:
     def __init__(self, server: str | None, token: str | None, store: str) -> None:
@@ -99,7 +103,7 @@ def sync(obj: Context, watch: bool, wait: int, interval: float, polls: int | Non
         store.close()
 
 
-@main.command()
+@main.command(context_settings=DASHED_VALUES)
 @click.argument("kid")
 @click.pass_obj
 def trust(obj: Context, kid: str) -> None:

@@ -71,6 +71,12 @@ def test_unknown_or_already_revoked_kid_is_a_clear_error(cli, client):
     assert no_reason.exit_code == 2 and "--reason" in no_reason.output
 
 
+def test_a_kid_beginning_with_a_dash_is_a_kid_not_an_option(cli):
+    # Thumbprints are base64url: one kid in 64 begins with "-".
+    dashed = cli("keys", "revoke", "-Fx9", "--reason", "x")
+    assert dashed.exit_code == 1 and "no signing key '-Fx9'" in dashed.output
+
+
 # --- the partner kit -------------------------------------------------------------------------
 
 def forge(engine, kek: bytes, kid: str, like: dict, seq: int) -> dict:

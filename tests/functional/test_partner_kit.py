@@ -108,6 +108,9 @@ def test_trust_on_first_use_then_new_keys_need_trust(app, kit, client):
     assert kit("trust", new_kid).exit_code == 0
     resumed = kit("sync")
     assert resumed.exit_code == 0 and json.loads(resumed.stdout.splitlines()[-1])["active"] == 2
+    # One kid in 64 begins with "-": it is still a kid, not an unknown option.
+    dashed = kit("trust", "-Fx9")
+    assert dashed.exit_code == 1 and "-Fx9" in dashed.output
 
 
 def test_a_killed_sync_resumes_with_nothing_lost_or_doubled(kit, client, app):

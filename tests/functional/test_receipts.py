@@ -188,3 +188,8 @@ def test_receipt_keys_through_the_operator_cli(app, client, test_config, monkeyp
     assert refused.status_code == 409 and refused.get_json()["code"] == "receipt_key_taken"
     short = client.post("/v1/receipt-keys", json={"public_key": b64u(b"x" * 31)}, headers=bearer(acme.token))
     assert short.status_code == 422 and short.get_json()["code"] == "invalid_public_key"
+    # One public key in 64 begins with "-" in base64url: it is a value, not an option.
+    dashed = next(raw for raw in (Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+                                  for _ in range(2000)) if b64u(raw).startswith("-"))
+    second = runner.invoke(main, ["partners", "receipt-key", "other", b64u(dashed)], catch_exceptions=False)
+    assert second.exit_code == 0 and f"kid {thumbprint(dashed)}" in second.output
