@@ -234,9 +234,11 @@ def status(obj: Context) -> None:
 @click.option("--no-sync", is_flag=True, help="serve the store as it is, without following the feed")
 @click.option("--trust-new-keys", is_flag=True, help="accept newly published signing keys without `trust`")
 @click.option("--phash-distance", default=8, show_default=True, help="max pHash distance of 64 bits")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="lookup processes on the port, each with its own index (docs/partner-kit.md)")
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, allow_paths: tuple[str, ...], interval: float, no_sync: bool,
-          trust_new_keys: bool, phash_distance: int) -> None:
+          trust_new_keys: bool, phash_distance: int, workers: int) -> None:
     """A local HTTP lookup service for your upload pipeline, syncing in the background."""
     import threading
 
@@ -245,17 +247,30 @@ def serve(obj: Context, host: str, port: int, allow_paths: tuple[str, ...], inte
     client = None if no_sync else obj.client()
     with obj.store():  # opens (and checks or migrates) the store before listening
         pass
-    matcher = serving.Matcher(obj.store_path, tuple(os.path.realpath(p) for p in allow_paths), phash_distance)
+    roots = tuple(os.path.realpath(p) for p in allow_paths)
+
+    def new_matcher() -> serving.Matcher:
+        return serving.Matcher(obj.store_path, roots, phash_distance)
 
     def sync_once(store: LocalStore) -> None:
         assert client is not None  # noqa: S101 - only called with a client
         syncing.sync(client, store, trust_new_keys=trust_new_keys)
 
-    server = serving.make_server(matcher, host, port)
-    click.echo(f"serving on http://{host}:{server.server_address[1]} (ready once the first sync is indexed)",
-               err=True)
+    def listening(port: int, how: str = "") -> None:
+        click.echo(f"serving on http://{host}:{port}{how} (ready once the first sync is indexed)", err=True)
+
     try:
-        serving.serve(matcher, server, None if client is None else sync_once, interval, threading.Event())
+        if workers > 1:
+            from partners import prefork
+
+            prefork.serve_workers(new_matcher, obj.store_path, host, port, workers,
+                                  None if client is None else sync_once, interval, threading.Event(),
+                                  lambda bound: listening(bound, f" with {workers} workers"))
+        else:
+            matcher = new_matcher()
+            server = serving.make_server(matcher, host, port)
+            listening(int(server.server_address[1]))
+            serving.serve(matcher, server, None if client is None else sync_once, interval, threading.Event())
     except KeyboardInterrupt:
         pass
     finally:

@@ -153,6 +153,7 @@ class Matcher:
     index: MatchIndex | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     state: SyncState = field(default_factory=SyncState)
+    worker: int | None = None  # with `serve --workers N`: which of them this is (1..N)
     _coalescer: _Coalescer = field(default_factory=_Coalescer)
 
     # --- keeping in step ---------------------------------------------------------------
@@ -293,6 +294,8 @@ class Matcher:
         body = {"ready": self.ready.is_set(), "checkpoint": state.checkpoint, "indexed": state.indexed,
                 "active": len(self.index) if self.index is not None else 0,
                 "last_sync": state.last_success, "sync_error": state.error}
+        if self.worker is not None:
+            body["worker"] = self.worker
         return (200 if self.ready.is_set() else 503), body
 
 
@@ -394,22 +397,29 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], matcher: Matcher) -> None:
-        super().__init__(address, _Handler)
+    def __init__(self, address: tuple[str, int], matcher: Matcher, listener: socket.socket | None = None) -> None:
+        super().__init__(address, _Handler, bind_and_activate=listener is None)
+        if listener is not None:  # a socket bound and listening already (serve --workers)
+            self.socket.close()
+            self.socket = listener
+            self.server_address = listener.getsockname()[:2]
         self.matcher = matcher
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = self.socket.accept()
+        connection.setblocking(True)  # whatever the listening socket's mode
+        return connection, address
 
-def make_server(matcher: Matcher, host: str = "127.0.0.1", port: int = 8765) -> _Server:
-    """An HTTP server answering from `matcher` (call serve_forever; port 0 picks one)."""
-    return _Server((host, port), matcher)
+
+def make_server(matcher: Matcher, host: str = "127.0.0.1", port: int = 8765, *,
+                listener: socket.socket | None = None) -> _Server:
+    """An HTTP server answering from `matcher` (call serve_forever; port 0 picks one),
+    on its own new socket or on `listener`, one already bound and listening."""
+    return _Server((host, port), matcher, listener)
 
 
-def serve(matcher: Matcher, server: _Server, sync_once: Callable[[LocalStore], None] | None,
-          interval: float, stop: threading.Event) -> None:
-    """Run the sync thread and the server until `stop` is set (or the server shuts down)."""
-    syncer = threading.Thread(target=matcher.run_sync, args=(sync_once, interval, stop),
-                              name="federation-sync", daemon=True)
-    syncer.start()
+def run_server(server: _Server, stop: threading.Event) -> None:
+    """Serve until `stop` is set (or the server shuts down), then close the server."""
     def shut_down_on_stop() -> None:
         stop.wait()
         server.shutdown()
@@ -419,5 +429,16 @@ def serve(matcher: Matcher, server: _Server, sync_once: Callable[[LocalStore], N
         server.serve_forever(poll_interval=0.5)
     finally:
         stop.set()
-        syncer.join(timeout=30)
         server.server_close()
+
+
+def serve(matcher: Matcher, server: _Server, sync_once: Callable[[LocalStore], None] | None,
+          interval: float, stop: threading.Event) -> None:
+    """Run the sync thread and the server until `stop` is set (or the server shuts down)."""
+    syncer = threading.Thread(target=matcher.run_sync, args=(sync_once, interval, stop),
+                              name="federation-sync", daemon=True)
+    syncer.start()
+    try:
+        run_server(server, stop)
+    finally:
+        syncer.join(timeout=30)

@@ -239,3 +239,99 @@ def test_a_reencoded_video_is_matched_by_path_and_its_feedback_names_it(service,
     verdict = client.post("/v1/feedback", headers={"Authorization": f"Bearer {service['token']}"}, json={"items": [
         {"type": "vpdq", "value": entry["value"], "verdict": "blocked", "occurred_at": "2026-01-01T00:00:00Z"}]})
     assert verdict.status_code == 200 and verdict.get_json()["recorded"] == 1, verdict.get_json()
+
+
+def worker_pids(parent: int) -> set[int]:
+    with open(f"/proc/{parent}/task/{parent}/children") as children:
+        return {int(pid) for pid in children.read().split()}
+
+
+def test_several_workers_share_the_port_and_each_follows_syncs_and_withdrawals(app, live_server, client, tmp_path):
+    """`serve --workers 2`: both workers answer on one port, each ready only after the
+    parent's first verified sync; a withdrawal reaches both; a killed worker is replaced."""
+    import signal
+
+    token = add_partner(app)
+    pdq = random_signal("pdq")
+    receipt = client.post("/v1/cases", json=case_payload([pdq])).get_json()
+    env = {**os.environ, "FEDERATION_PARTNER_STORE": str(tmp_path / "store.db"), "FEDERATION_SERVER": live_server,
+           "FEDERATION_PARTNER_TOKEN": token, "PYTHONPATH": str(Path(__file__).parents[2])}
+    process = subprocess.Popen([sys.executable, "-m", "partners.cli", "serve", "--port", "0", "--workers", "2",
+                                "--interval", "0.2"], stderr=subprocess.PIPE, text=True, env=env)
+
+    def workers_say() -> dict[int, dict]:
+        """Each worker's /readyz, gathered over new connections (the kernel picks the worker)."""
+        seen: dict[int, dict] = {}
+        for _ in range(40):
+            status, _, body = call(base, "GET", "/readyz")
+            if status == 200:
+                seen[body["worker"]] = body
+            if len(seen) == 2:
+                break
+        return seen
+
+    try:
+        line = process.stderr.readline()
+        assert line.startswith("serving on http://127.0.0.1:") and "with 2 workers" in line, line
+        base = line.split()[2]
+        until(lambda: {n: b["active"] for n, b in workers_say().items()} == {1: 1, 2: 1}, "both workers indexed")
+        for body in workers_say().values():
+            assert body["ready"] and body["sync_error"] is None and body["last_sync"]
+        for _ in range(10):  # whichever worker answers, it matches
+            assert [m["distance"] for m in lookup(base, {"type": "pdq", "value": pdq["value"]})[2]["matches"]] == [0]
+
+        client.post("/v1/cases/withdraw", json={"reference": receipt["reference"], "pin": receipt["pin"]})
+        until(lambda: {n: b["active"] for n, b in workers_say().items()} == {1: 0, 2: 0}, "both applied the withdrawal")
+        for _ in range(10):
+            assert lookup(base, {"type": "pdq", "value": pdq["value"]})[2] == {"matches": []}
+
+        first = worker_pids(process.pid)
+        assert len(first) == 2
+        os.kill(min(first), signal.SIGKILL)
+        until(lambda: len(worker_pids(process.pid) - first) == 1 and len(worker_pids(process.pid)) == 2,
+              "the killed worker replaced")
+        until(lambda: {n: b["active"] for n, b in workers_say().items()} == {1: 0, 2: 0}, "the new worker indexed")
+        workers = worker_pids(process.pid)
+        process.terminate()  # SIGTERM, as a service manager stops it: the workers go too
+        process.wait(timeout=DEADLINE)
+        until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers), "the workers stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=DEADLINE)
+        process.stderr.close()
+
+
+def test_workers_stop_when_their_parent_is_killed(app, live_server, tmp_path):
+    token = add_partner(app)
+    env = {**os.environ, "FEDERATION_PARTNER_STORE": str(tmp_path / "store.db"), "FEDERATION_SERVER": live_server,
+           "FEDERATION_PARTNER_TOKEN": token, "PYTHONPATH": str(Path(__file__).parents[2])}
+    process = subprocess.Popen([sys.executable, "-m", "partners.cli", "serve", "--port", "0", "--workers", "2"],
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert "with 2 workers" in process.stderr.readline()
+        workers = until(lambda: len(found := worker_pids(process.pid)) == 2 and found, "two workers")
+        process.kill()  # SIGKILL: the parent runs no code of its own
+        process.wait(timeout=DEADLINE)
+        until(lambda: not any(os.path.exists(f"/proc/{pid}") and "zombie" not in status(pid) for pid in workers),
+              "the orphaned workers stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stderr.close()
+
+
+def status(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as lines:
+            return next(line for line in lines if line.startswith("State:")).lower()
+    except OSError:
+        return "gone"
+
+
+def test_workers_must_be_one_to_sixty_four(tmp_path):
+    env = {**os.environ, "FEDERATION_PARTNER_STORE": str(tmp_path / "store.db"),
+           "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run([sys.executable, "-m", "partners.cli", "serve", "--no-sync", "--workers", "0"],
+                          capture_output=True, text=True, env=env, timeout=DEADLINE)
+    assert done.returncode == 2 and "--workers" in done.stderr
