@@ -583,161 +583,7 @@ def bench_store(count: int, baseline_count: int, repeat: int, seed: int) -> None
               f"{count / cpu:,.0f} per CPU-second; {active:,} active")
 
 
-# ---- 6. serve ----------------------------------------------------------------------
-
-def serve_child(store_path: str, rate: int, seed: int) -> None:
-    """The lookup server of the serve benchmark, in its own process: `serve` with a sync
-    that applies `rate` pre-verified entries per second to the store (half adds, half
-    deletes of earlier adds), as a partner's sync does after verification."""
-    import sqlite3
-    import threading
-
-    from partners.serve import Matcher, make_server, serve
-    from partners.store import LocalStore
-
-    rng = np.random.default_rng(seed)
-    with sqlite3.connect(store_path) as db:
-        victims = db.execute("SELECT seq, record_id, value FROM signals ORDER BY random() LIMIT 200000").fetchall()
-
-    def sync_once(store: LocalStore) -> None:
-        after = store.checkpoint
-        entries = []
-        for i in range(rate):
-            seq = after + i + 1
-            if i % 2 and victims:
-                _, record, value = victims.pop()
-                entries.append({"seq": seq, "op": "delete", "id": record, "type": "pdq", "value": value,
-                                "quality": 90})
-            else:
-                record = new_record_ids(rng, 1)[0]
-                value = f"{int(rng.integers(0, 2**62)):016x}" * 4
-                victims.insert(0, (seq, record, value))
-                entries.append({"seq": seq, "op": "add", "id": record, "type": "pdq", "value": value, "quality": 90})
-        store.apply(entries, after)
-
-    matcher = Matcher(store_path)
-    server = make_server(matcher, "127.0.0.1", 0)
-    print(server.server_address[1], flush=True)
-    serve(matcher, server, sync_once, 1.0, threading.Event())
-
-
-def _load_worker(port: int, bodies: list[bytes], seconds: float, threads: int, out) -> None:
-    import http.client
-    import threading
-
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def run(offset: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        end = time.perf_counter() + seconds
-        i = offset
-        while time.perf_counter() < end:
-            body = bodies[i % len(bodies)]
-            i += threads
-            start = time.perf_counter()
-            connection.request("POST", "/v1/lookup", body, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - start)
-            assert response.status == 200
-        connection.close()
-        with lock:
-            latencies.extend(mine)
-
-    workers = [threading.Thread(target=run, args=(offset,)) for offset in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    out.put(latencies)
-
-
-def process_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def bench_serve(count: int, seconds: float, processes: int, threads: int, rate: int, seed: int) -> None:
-    """Lookups/s and latency of `federation-partner serve` from a loopback load generator
-    (`processes` x `threads` keep-alive connections, single lookups: a shuffled mix of
-    near-duplicates and non-matches), while its sync applies `rate` entries/s."""
-    import json
-    import multiprocessing
-    import subprocess
-    import tempfile
-    import urllib.request
-
-    from partners.index import words_to_hex
-    from partners.store import LocalStore
-
-    print(f"\n== serve: {count:,} PDQ hashes, {processes}x{threads} connections for {seconds:.0f} s, "
-          f"sync applying {rate:,} entries/s ==")
-    rng = np.random.default_rng(seed)
-    stored = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
-    queries, _ = latency_queries(stored, 20_000, rng)
-    bodies = [json.dumps({"type": "pdq", "value": h}).encode() for h in words_to_hex(queries)]
-    batch_body = json.dumps({"items": [{"type": "pdq", "value": h} for h in words_to_hex(queries[:1000])]}).encode()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "store.db")
-        ids_rng = np.random.default_rng(seed + 1)
-        with LocalStore(path) as store:
-            for first in range(0, count, 5000):
-                part = stored[first:first + 5000]
-                store.apply([{"seq": first + i + 1, "op": "add", "id": record, "type": "pdq", "value": value,
-                              "quality": 90}
-                             for i, (record, value) in enumerate(zip(new_record_ids(ids_rng, len(part)),
-                                                                     words_to_hex(part), strict=True))], first)
-            store.count()
-        del stored
-        child = subprocess.Popen(
-            [sys.executable, "-c", f"from bench.partner import serve_child; serve_child({path!r}, {rate}, {seed})"],
-            stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
-        try:
-            port = int(child.stdout.readline())
-            base = f"http://127.0.0.1:{port}"
-            started = time.perf_counter()
-            deadline = started + 1800
-            while time.perf_counter() < deadline:
-                try:
-                    with urllib.request.urlopen(base + "/readyz") as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                time.sleep(1)
-            print(f"ready after {time.perf_counter() - started:.0f} s (load and index {count:,})")
-            queue: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()
-            cpu = process_cpu(child.pid)
-            wall = time.perf_counter()
-            workers = [multiprocessing.get_context("fork").Process(
-                target=_load_worker, args=(port, bodies[p::processes], seconds, threads, queue))
-                for p in range(processes)]
-            for worker in workers:
-                worker.start()
-            latencies = [x for _ in workers for x in queue.get()]
-            for worker in workers:
-                worker.join()
-            wall = time.perf_counter() - wall
-            server_cpu = (process_cpu(child.pid) - cpu) / wall
-            print(f"RESULT serve N={count:,} single lookups: {len(latencies) / wall:,.0f}/s, "
-                  f"{percentiles(latencies)}; server CPU {server_cpu:.2f} cores")
-            cpu, wall = process_cpu(child.pid), time.perf_counter()
-            sent = 0
-            while time.perf_counter() - wall < seconds / 2:
-                request = urllib.request.Request(base + "/v1/lookup", batch_body,
-                                                 {"Content-Type": "application/json"})
-                with urllib.request.urlopen(request) as response:
-                    response.read()
-                sent += 1000
-            wall = time.perf_counter() - wall
-            print(f"RESULT serve N={count:,} batches of 1,000: {sent / wall:,.0f} lookups/s; "
-                  f"server CPU {(process_cpu(child.pid) - cpu) / wall:.2f} cores")
-        finally:
-            child.terminate()
-            child.wait(timeout=60)
+# ---- 6. serve: bench/partner_serve.py ------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -755,7 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-entries", type=int, default=1_000_000)
     parser.add_argument("--store-baseline-entries", type=int, default=100_000)
     parser.add_argument("--serve-seconds", type=float, default=20.0)
-    parser.add_argument("--serve-load", type=int, nargs=2, default=[2, 8], metavar=("PROCESSES", "THREADS"))
+    parser.add_argument("--serve-workers", type=int, nargs="+", default=[1, 2],
+                        help="server processes to compare (1: serve; N: serve --workers N)")
+    parser.add_argument("--serve-connections", type=int, default=16)
     parser.add_argument("--sync-rate", type=int, default=1_000, help="entries/s applied during the latency run")
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
@@ -771,7 +619,10 @@ def main(argv: list[str] | None = None) -> int:
             bench_latency(count, args.latency_queries, args.seed, args.sync_rate, args.faiss_queries)
     if "serve" in args.only:
         for count in args.sizes:
-            bench_serve(count, args.serve_seconds, *args.serve_load, args.sync_rate, args.seed)
+            from bench.partner_serve import bench_serve
+
+            bench_serve(count, args.serve_seconds, args.serve_workers, args.sync_rate, args.seed,
+                        args.serve_connections)
     if "store" in args.only:
         bench_store(args.store_entries, args.store_baseline_entries, min(args.repeat, 3), args.seed)
     return 0

@@ -405,6 +405,16 @@ class _Server(ThreadingHTTPServer):
             self.server_address = listener.getsockname()[:2]
         self.matcher = matcher
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up is routine; anything else is logged without its
+        address (socketserver's default prints the peer's address and a traceback)."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        log.error("a lookup request failed: %s", type(error).__name__)
+
     def get_request(self) -> tuple[socket.socket, Any]:
         connection, address = self.socket.accept()
         connection.setblocking(True)  # whatever the listening socket's mode

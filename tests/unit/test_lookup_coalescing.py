@@ -66,3 +66,21 @@ def test_a_failing_search_fails_each_of_its_lookups_and_the_next_ones_still_run(
         raise AssertionError("a malformed value was searched")
     index.add("r_1", "md5", "a" * 32)
     assert [m.record_id for m in coalescer.lookup(index, "md5", "a" * 32, None)] == ["r_1"]
+
+
+def test_a_client_hanging_up_is_not_logged_and_nothing_names_its_address(capsys, caplog):
+    from partners.serve import Matcher, make_server
+
+    server = make_server(Matcher("unused.db"), "127.0.0.1", 0)
+    try:
+        for error in (ConnectionResetError(104, "reset"), RuntimeError("bug")):
+            try:
+                raise error
+            except Exception:  # noqa: BLE001 - as socketserver calls handle_error
+                server.handle_error(None, ("192.0.2.7", 5555))
+    finally:
+        server.server_close()
+    printed = capsys.readouterr()
+    assert "192.0.2.7" not in printed.err + printed.out + caplog.text
+    assert "Traceback" not in printed.err
+    assert [r.getMessage() for r in caplog.records] == ["a lookup request failed: RuntimeError"]
