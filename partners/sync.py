@@ -20,20 +20,22 @@ published, a bad signature, or a revoked key's signature on an entry after its `
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import json.encoder
 import os
 import random
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from federation.crypto import merkle, note
-from federation.crypto.canonical import leaf_hash
 from federation.crypto.encoding import b64u_decode
 from federation.crypto.errors import CryptoError, SignatureError, UnknownKeyError
-from federation.crypto.keys import KeySet, KeyStatus, entry_signing_bytes, verify_entry
-from partners.client import FederationClient, FeedError, HTTPError
+from federation.crypto.keys import KeySet, KeyStatus, verify_entry
+from partners.client import FederationClient, FeedError, FeedPage, HTTPError
 from partners.store import LocalStore
 
 PAGE_LIMIT = 5000
@@ -65,6 +67,9 @@ class SyncResult:
     adds: int = 0
     deletes: int = 0
     trusted_on_first_use: tuple[str, ...] = ()
+    # Seconds this sync spent waiting for pages, verifying them (order, leaves and tree,
+    # signatures) and applying them: where the time goes, for progress lines and bench/.
+    seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "verify": 0.0, "apply": 0.0})
 
 
 Progress = Callable[[int, int | None, int], None]  # checkpoint, head, applied so far
@@ -84,19 +89,24 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
         keyset, log = _latest_checkpoint(client, store, keyset, trust_new_keys)
         frontier = _frontier(client, store, log)
     workers = workers or os.cpu_count() or 1
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    pool = ProcessPoolExecutor(workers) if workers > 1 and verify_signatures else None
+    pages = _Pages(client, limit, log.size if log is not None else None)
     try:
         while True:
             after = store.checkpoint
             if log is not None and after == log.size:
                 return result
-            page = client.page(after, limit if log is None else min(limit, log.size - after))
+            started = time.perf_counter()
+            page = pages.get(after)
+            fetched = time.perf_counter()
             _check_order(page.entries, after, page.next)
             if log is not None and (not page.entries or (page.next < log.size and not page.has_more)):
                 raise LogError(f"the feed ends at seq {page.next}, the signed checkpoint says {log.size}",
                                size=log.size)
             if log is not None and page.next > log.size:
                 raise LogError(f"the page goes past the signed checkpoint of size {log.size}", log.size + 1)
+            if log is not None or page.has_more:
+                pages.ask(page.next)  # fetched while this page is checked and applied
             if verify_signatures:
                 try:
                     _verify(page.entries, keyset, pool, workers)
@@ -105,18 +115,63 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
                     _verify(page.entries, keyset, pool, workers)
             if log is not None:
                 frontier = _check_page(client, page.entries, after, frontier, log)
+            verified = time.perf_counter()
             store.apply(page.entries, after, frontier if log is not None else None)
+            applied = time.perf_counter()
+            result.seconds["fetch"] += fetched - started
+            result.seconds["verify"] += verified - fetched
+            result.seconds["apply"] += applied - verified
             result.applied += len(page.entries)
-            result.adds += sum(e["op"] == "add" for e in page.entries)
-            result.deletes += sum(e["op"] == "delete" for e in page.entries)
+            adds = sum(e["op"] == "add" for e in page.entries)
+            result.adds += adds
+            result.deletes += len(page.entries) - adds
             result.checkpoint = store.checkpoint
             if progress:
                 progress(result.checkpoint, page.head, result.applied)
             if log is None and not page.has_more:
                 return result
     finally:
+        pages.close()
         if pool:
             pool.shutdown()
+
+
+class _Pages:
+    """Feed pages, the next one fetched on its own connection and thread while the sync
+    checks and applies the current one (the server's work overlaps the kit's). A page is
+    only ever used for the position it was asked for; nothing is applied from it before
+    it is checked, so fetching ahead changes what is trusted in no way."""
+
+    def __init__(self, client: FederationClient, limit: int, log_size: int | None) -> None:
+        self._client, self._limit, self._log_size = client, limit, log_size
+        self._ahead: FederationClient | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._asked: tuple[int, Future[FeedPage]] | None = None
+
+    def _fetch(self, client: FederationClient, after: int) -> FeedPage:
+        limit = self._limit if self._log_size is None else max(1, min(self._limit, self._log_size - after))
+        return client.page(after, limit)
+
+    def ask(self, after: int) -> None:
+        if self._log_size is not None and after >= self._log_size:
+            return
+        if self._ahead is None or self._thread is None:
+            self._ahead, self._thread = self._client.another(), ThreadPoolExecutor(1)
+        self._asked = (after, self._thread.submit(self._fetch, self._ahead, after))
+
+    def get(self, after: int) -> FeedPage:
+        asked, self._asked = self._asked, None
+        if asked is not None and asked[0] == after:
+            return asked[1].result()
+        if asked is not None:
+            asked[1].cancel()
+        return self._fetch(self._client, after)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
+        if self._ahead is not None:
+            self._ahead.close()
 
 
 def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, max_backoff: float = 600,
@@ -309,20 +364,68 @@ def _frontier(client: FederationClient, store: LocalStore, log: note.Checkpoint)
 
 def _leaves(entries: list[dict[str, Any]]) -> list[bytes]:
     leaves = []
+    sha256 = hashlib.sha256
     for entry in entries:
         try:
-            leaves.append(leaf_hash(entry_signing_bytes(entry)))
+            leaves.append(sha256(b"\x00" + signed_bytes(entry)).digest())
         except (TypeError, ValueError) as error:
             raise SyncError(f"entry cannot be canonicalised ({error}); not applied",
                             entry.get("seq")) from None
     return leaves
 
 
+def signed_bytes(entry: dict[str, Any]) -> bytes:
+    """The bytes of the entry that its leaf hash covers, without kid and sig.
+
+    For every entry a federation signs (strings, integers in the I-JSON range, ASCII
+    keys) these are `entry_signing_bytes(entry)`, RFC 8785 canonical JSON: Python's own
+    JSON encoder with sorted keys, compact separators and UTF-8 writes exactly those bytes
+    (the same escapes, the same key order for ASCII keys), at C speed. For any other entry
+    they may differ from canonical JSON, but still serialise the entry one-to-one (they
+    parse back to it), so the leaf binds the entry as received: such an entry cannot
+    match a tree an honest federation built, and the sync refuses it.
+    (tests/unit/test_partner_leaves.py checks both.)"""
+    unsigned = dict(entry)
+    unsigned.pop("kid", None)
+    unsigned.pop("sig", None)
+    return "".join(_ENCODE(unsigned, 0)).encode()
+
+
+def _encoder() -> Callable[[Any, Any], Any]:
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the _json accelerator
+        return json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                check_circular=False, allow_nan=False).iterencode
+    # The accelerator JSONEncoder.iterencode uses, made once instead of per call: circular
+    # references cannot occur in parsed JSON; NaN is refused as canonical_json does.
+    return make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+
+
+_ENCODE = _encoder()
+
+
+def _extend(frontier: list[bytes], size: int, leaves: list[bytes]) -> list[bytes]:
+    """The frontier of the tree of `size` leaves after `leaves` are appended: what
+    merkle.append returns first, without listing every subtree on the way."""
+    stack = list(frontier)
+    sha256 = hashlib.sha256
+    for leaf in leaves:
+        node, merges = leaf, size
+        while merges & 1:  # leaf `size` completes one subtree per trailing 1 bit of size
+            node = sha256(b"\x01" + stack.pop() + node).digest()
+            merges >>= 1
+        stack.append(node)
+        size += 1
+    return stack
+
+
 def _check_page(client: FederationClient, entries: list[dict[str, Any]], after: int,
                 frontier: list[bytes], log: note.Checkpoint) -> list[bytes]:
     """The frontier after these entries, if they are leaves after+1.. of the signed tree."""
     leaves = _leaves(entries)
-    extended, _ = merkle.append(frontier, after, leaves)
+    if len(frontier) != len(merkle.perfect_subtrees(0, after)):
+        raise LogError(f"the stored tree does not fit seq {after}: the store is damaged")
+    extended = _extend(frontier, after, leaves)
     if _in_signed_tree(client, after + len(leaves), merkle.fold(extended), log):
         return extended
     # Name the first entry that breaks it: prefixes up to there are in the signed tree.

@@ -140,6 +140,23 @@ def test_a_killed_sync_resumes_with_nothing_lost_or_doubled(kit, client, app):
         assert {s.record_id: s.value for s in store.signals()} == expected
 
 
+def test_sync_log_only_flag(app, kit, client):
+    """`sync` checks each entry's signature by default; `--log-only` leaves entries to the
+    signed checkpoint and the Merkle tree (which still refuse altered content:
+    test_log_kit.py, test_a_page_whose_entry_was_altered_after_signing)."""
+    from sqlalchemy import text
+
+    client.post("/v1/cases", json=case_payload([random_signal("md5") for _ in range(3)]))
+    engine = app.extensions["federation.db"].engine
+    with engine.begin() as conn:  # a signature replaced in the database; the leaf is unchanged
+        conn.execute(text("UPDATE feed_entries SET signature = :s WHERE seq = 2"), {"s": "A" * 86})
+    refused = kit("sync", "--quiet")
+    assert refused.exit_code == 1 and "seq 2" in refused.output and "does not verify" in refused.output
+    applied = kit("sync", "--quiet", "--log-only")
+    assert applied.exit_code == 0, applied.output
+    assert json.loads(applied.stdout.splitlines()[-1])["applied"] == 3
+
+
 # --- bad feeds, served by a fake federation built from real signed entries ----------------
 
 class FakeFederation:
