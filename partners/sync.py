@@ -24,10 +24,12 @@ import hashlib
 import json
 import json.encoder
 import os
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,7 @@ _PARALLEL_FROM = 1000  # below this many entries, a process pool costs more than
 # _BATCH entries at a time: a commit (an fsync) and a consistency proof cost ~10 ms, a
 # tenth of checking 5,000 entries. Smaller pages (a live feed) apply one by one.
 _BATCH_FROM, _BATCH = 1000, 20_000
+_AHEAD = 8  # pages fetched ahead at most (40,000 entries, ~10 MB)
 
 
 class SyncError(Exception):
@@ -100,7 +103,8 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
             after = store.checkpoint
             if log is not None and after == log.size:
                 return result
-            entries, page = _batch(pages, after, log, result.seconds)
+            batch = _batch(pages, after, log, frontier, result.seconds)
+            entries, page = batch.entries, batch.page
             started = time.perf_counter()
             if verify_signatures:
                 try:
@@ -109,7 +113,7 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
                     keyset, _ = _keyset(client, store, trust_new_keys)  # a rotation: look again
                     _verify(entries, keyset, pool, workers)
             if log is not None:
-                frontier = _check_page(client, entries, after, frontier, log)
+                frontier = _check_leaves(client, batch.leaves, after, frontier, batch.extended, log)
             verified = time.perf_counter()
             store.apply(entries, after, frontier if log is not None else None)
             result.seconds["verify"] += verified - started
@@ -129,13 +133,27 @@ def sync(client: FederationClient, store: LocalStore, *, limit: int = PAGE_LIMIT
             pool.shutdown()
 
 
-def _batch(pages: _Pages, after: int, log: note.Checkpoint | None,
-           seconds: dict[str, float]) -> tuple[list[dict[str, Any]], FeedPage]:
-    """The entries after `after` to check and apply together, with the last page read:
-    one page, or consecutive full pages of at least _BATCH_FROM entries up to _BATCH
+@dataclass
+class _Batch:
+    """Entries after `after` to check and apply together, with the last page read and,
+    with the log, their leaves and the frontier grown by them (not yet checked)."""
+
+    entries: list[dict[str, Any]]
+    page: FeedPage
+    leaves: list[bytes]
+    extended: list[bytes]
+
+
+def _batch(pages: _Pages, after: int, log: note.Checkpoint | None, frontier: list[bytes],
+           seconds: dict[str, float]) -> _Batch:
+    """One page, or consecutive full pages of at least _BATCH_FROM entries up to _BATCH
     entries (a first sync: one transaction and one consistency proof per batch instead of
-    per page). Each page's order and its place in the signed tree's size are checked here."""
+    per page). Each page's order, its place within the signed tree's size and its leaves
+    are done as it arrives, while the next pages are being fetched."""
     entries: list[dict[str, Any]] = []
+    leaves: list[bytes] = []
+    if log is not None and len(frontier) != len(merkle.perfect_subtrees(0, after)):
+        raise LogError(f"the stored tree does not fit seq {after}: the store is damaged")
     while True:
         at = after + len(entries)
         started = time.perf_counter()
@@ -149,50 +167,85 @@ def _batch(pages: _Pages, after: int, log: note.Checkpoint | None,
             raise LogError(f"the page goes past the signed checkpoint of size {log.size}", log.size + 1)
         more = page.next < log.size if log is not None else page.has_more
         if more:
-            pages.ask(page.next)  # fetched while this one is checked and applied
+            pages.ask(page.next)  # fetched ahead while this one is checked and applied
+        if log is not None:
+            page_leaves = _leaves(page.entries)
+            frontier = _extend(frontier, at, page_leaves)
+            leaves = leaves + page_leaves if leaves else page_leaves
         entries = entries + page.entries if entries else page.entries
         seconds["fetch"] += fetched - started
         seconds["verify"] += time.perf_counter() - fetched
         if not more or len(page.entries) < _BATCH_FROM or len(entries) >= _BATCH:
-            return entries, page
+            return _Batch(entries, page, leaves, frontier)
 
 
 class _Pages:
-    """Feed pages, the next one fetched on its own connection and thread while the sync
-    checks and applies the current one (the server's work overlaps the kit's). A page is
-    only ever used for the position it was asked for; nothing is applied from it before
-    it is checked, so fetching ahead changes what is trusted in no way."""
+    """Feed pages in order. After the first, a thread on a second connection fetches
+    ahead (up to _AHEAD pages, each from the `next` of the one before) while the sync
+    checks and applies earlier ones, so the server works while the kit does. Nothing is
+    trusted from it: each page is checked as if fetched in place (order, tree) before
+    anything of it is applied, and one that is not for the position asked is not used."""
 
     def __init__(self, client: FederationClient, limit: int, log_size: int | None) -> None:
         self._client, self._limit, self._log_size = client, limit, log_size
-        self._ahead: FederationClient | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        self._asked: tuple[int, Future[FeedPage]] | None = None
+        self._queue: queue.Queue[tuple[int, FeedPage | Exception | None]] = queue.Queue(_AHEAD)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._direct = False  # the thread ended, or went astray: fetch in place from now on
 
     def _fetch(self, client: FederationClient, after: int) -> FeedPage:
         limit = self._limit if self._log_size is None else max(1, min(self._limit, self._log_size - after))
         return client.page(after, limit)
 
     def ask(self, after: int) -> None:
-        if self._log_size is not None and after >= self._log_size:
-            return
-        if self._ahead is None or self._thread is None:
-            self._ahead, self._thread = self._client.another(), ThreadPoolExecutor(1)
-        self._asked = (after, self._thread.submit(self._fetch, self._ahead, after))
+        """The page after `after` will be wanted: start fetching ahead from it."""
+        if self._thread is None and not self._direct:
+            self._thread = threading.Thread(target=self._run, args=(self._client.another(), after),
+                                            name="feed-pages", daemon=True)
+            self._thread.start()
+
+    def _run(self, client: FederationClient, after: int) -> None:
+        item: FeedPage | Exception | None = None
+        try:
+            while not self._stop.is_set():
+                page = self._fetch(client, after)
+                self._queue.put((after, page))
+                more = page.next < self._log_size if self._log_size is not None else page.has_more
+                if not more or page.next <= after:
+                    break
+                after = page.next
+        except Exception as error:  # noqa: BLE001 - handed to the sync, which raises it where it would have
+            item = error
+        finally:
+            client.close()
+            if not self._stop.is_set():
+                self._queue.put((after, item))  # None: no more pages from here
 
     def get(self, after: int) -> FeedPage:
-        asked, self._asked = self._asked, None
-        if asked is not None and asked[0] == after:
-            return asked[1].result()
-        if asked is not None:
-            asked[1].cancel()
+        if self._thread is not None and not self._direct:
+            asked, item = self._queue.get()
+            if isinstance(item, Exception):
+                self._direct = True
+                raise item
+            if asked == after and item is not None:
+                return item
+            self._direct = True
+            self._stop_thread()
         return self._fetch(self._client, after)
 
+    def _stop_thread(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        while self._thread.is_alive():
+            try:  # make room: the thread puts at most once more, then sees the stop
+                self._queue.get(timeout=1)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
     def close(self) -> None:
-        if self._thread is not None:
-            self._thread.shutdown(wait=True, cancel_futures=True)
-        if self._ahead is not None:
-            self._ahead.close()
+        self._stop_thread()
 
 
 def watch(client: FederationClient, store: LocalStore, *, interval: float = 30, max_backoff: float = 600,
@@ -446,7 +499,12 @@ def _check_page(client: FederationClient, entries: list[dict[str, Any]], after: 
     leaves = _leaves(entries)
     if len(frontier) != len(merkle.perfect_subtrees(0, after)):
         raise LogError(f"the stored tree does not fit seq {after}: the store is damaged")
-    extended = _extend(frontier, after, leaves)
+    return _check_leaves(client, leaves, after, frontier, _extend(frontier, after, leaves), log)
+
+
+def _check_leaves(client: FederationClient, leaves: list[bytes], after: int, frontier: list[bytes],
+                  extended: list[bytes], log: note.Checkpoint) -> list[bytes]:
+    """`extended` (`frontier` grown by `leaves`), if the leaves are after+1.. of the signed tree."""
     if _in_signed_tree(client, after + len(leaves), merkle.fold(extended), log):
         return extended
     # Name the first entry that breaks it: prefixes up to there are in the signed tree.

@@ -251,6 +251,20 @@ def test_a_truncated_response(real_entries, tmp_path):
         run_fake(tmp_path, jwks, {0: body}, declared={len(body): len(body) + 100})
 
 
+def test_a_bad_page_fetched_ahead_stops_the_sync_where_it_belongs(real_entries, tmp_path):
+    """Pages after the first are fetched ahead by another connection: a truncated one still
+    stops the sync at its place, after the pages before it were applied, none after."""
+    from partners.client import TruncatedResponse
+
+    jwks, entries = real_entries
+    body = page(entries[2:])
+    with pytest.raises(TruncatedResponse):
+        run_fake(tmp_path, jwks, {0: page(entries[:1], True), 1: page(entries[1:2], True),
+                                  2: body[: len(body) // 2]})
+    with LocalStore(tmp_path / "s.db") as store:
+        assert store.checkpoint == 2
+
+
 # --- bad files for `match` ----------------------------------------------------------------
 
 def test_match_survives_bad_files_and_symlink_loops(kit, tmp_path, corpus_dir):
