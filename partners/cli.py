@@ -64,7 +64,7 @@ def main(ctx: click.Context, server: str | None, token: str | None, store: str) 
 @click.option("--report-deleted", is_flag=True, help="report `deleted` for the deletes applied")
 @click.option("--log-only", is_flag=True,
               help="bind entries by the signed checkpoint and Merkle tree only, without checking each entry's "
-                   "signature: about 3x faster, but trusts the federation's database (docs/partner-kit.md)")
+                   "signature: about 3.8x faster, but trusts the federation's database (docs/partner-kit.md)")
 @click.option("--quiet", is_flag=True, help="no progress lines")
 @click.pass_obj
 def sync(obj: Context, watch: bool, wait: int, interval: float, polls: int | None, limit: int, trust_new_keys: bool,

@@ -7,7 +7,11 @@ size with another root, is refused). Then it applies pages only up to that check
 size, and before applying a page it recomputes the Merkle root from the leaves received
 and the subtree roots it keeps (the frontier), and checks it against the signed root
 (directly, or by a consistency proof from the page's end to the checkpoint). Per-entry
-signature checks stay on by default (`verify_signatures`).
+signature checks stay on by default (`verify_signatures`; docs/partner-kit.md says what
+the log alone does not cover). For speed in a first sync, consecutive full pages are
+checked and applied together (a batch: one proof, one transaction), and a thread fetches
+the next pages on a second connection while earlier ones are checked; nothing is applied
+before it is checked.
 
 Trust rule for signing keys: on the very first sync the kit pins the keys the
 federation publishes then (trust on first use) and says so. After that, an entry signed
