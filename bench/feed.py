@@ -7,53 +7,90 @@ verified by the client. Run: `.venv/bin/python -m bench.feed [--entries N]`.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import io
 import json
-import secrets
+import multiprocessing
+import os
 import time
+from typing import Any
 
 import psycopg
 from sqlalchemy.orm import Session
 
 from bench.harness import gunicorn, machine, median, postgres_database, service_env
 from federation import partner_registry, signing_keys
-from federation.crypto.canonical import canonical_json, leaf_hash
+from federation.crypto import merkle
+from federation.crypto.canonical import leaf_hash
 from federation.crypto.encoding import b64u_encode
 from federation.crypto.keys import KeySet, load_signer, verify_entry
 from federation.db import make_engine
 
+_SEED_CHUNK = 100_000
+_signer: Any = None  # the seeding processes' signer, inherited by fork
+
+
+def _sign_bodies(bodies: list[bytes]) -> list[str]:
+    return [b64u_encode(_signer.sign(body)) for body in bodies]
+
 
 def seed(url: str, kek: bytes, count: int) -> str:
-    """Insert `count` signed add entries (and their signals) with COPY; return a token."""
+    """Insert `count` signed add entries, their signals and the log's Merkle nodes with
+    COPY, signing on every core; return a partner token.
+
+    The entries are exactly what federation.feed.publish would write (canonical bodies,
+    Ed25519 signatures, RFC 9162 leaf hashes, every complete subtree in merkle_nodes), so
+    the feed, its checkpoint and its proofs serve them as they serve real ones."""
+    global _signer
     engine = make_engine(url)
     with Session(engine) as session:
         key = signing_keys.create_key(session, kek)
-        token = partner_registry.add_partner(session, "bench", frozenset({"feed:read"})).token
+        sealed, kid = key.private_sealed, key.kid
         session.commit()
-        signer = load_signer(key.private_sealed, kek, key.kid)
+        token = partner_registry.add_partner(session, "bench", frozenset({"feed:read"})).token
     engine.dispose()
+    _signer = load_signer(sealed, kek, kid)
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     started = time.perf_counter()
-    with psycopg.connect(plain) as conn, conn.cursor() as cursor:
-        with cursor.copy("COPY signals (id, type, value, quality, active, active_record_id, created_at)"
-                         " FROM STDIN") as copy:
-            records = []
-            for seq in range(1, count + 1):
-                value, record_id = secrets.token_hex(32), "r_" + secrets.token_urlsafe(16)
-                records.append((value, record_id))
-                copy.write_row((seq, "pdq", value, 100, True, record_id, "2026-11-24T00:00:00Z"))
-        with cursor.copy("COPY feed_entries (seq, op, signal_id, record_id, body, signature, kid,"
-                         " leaf_hash, created_at) FROM STDIN") as copy:
-            for seq, (value, record_id) in enumerate(records, start=1):
-                body = canonical_json({"id": record_id, "op": "add", "quality": 100, "seq": seq,
-                                       "type": "pdq", "v": 1, "value": value})
-                copy.write_row((seq, "add", seq, record_id, body, b64u_encode(signer.sign(body)),
-                                signer.kid, leaf_hash(body), "2026-11-24T00:00:00Z"))
+    workers = os.cpu_count() or 1
+    frontier: list[bytes] = []
+    with multiprocessing.get_context("fork").Pool(workers) as pool, \
+            psycopg.connect(plain) as conn, conn.cursor() as cursor:
+        for first in range(1, count + 1, _SEED_CHUNK):
+            seqs = range(first, min(count, first + _SEED_CHUNK - 1) + 1)
+            values = os.urandom(32 * len(seqs)).hex()
+            ids = base64.urlsafe_b64encode(os.urandom(18 * len(seqs))).decode()  # 24 chars per id
+            records = [(seq, values[64 * i:64 * i + 64], "r_" + ids[24 * i:24 * i + 22])
+                       for i, seq in enumerate(seqs)]
+            # Canonical by construction: sorted keys, hex and base64url strings, small ints.
+            bodies = [(f'{{"id":"{record}","op":"add","quality":100,"seq":{seq},"type":"pdq",'
+                       f'"v":1,"value":"{value}"}}').encode() for seq, value, record in records]
+            share = -(-len(bodies) // workers)
+            signatures = [s for part in pool.map(_sign_bodies, [bodies[i:i + share]
+                                                                 for i in range(0, len(bodies), share)])
+                          for s in part]
+            leaves = [leaf_hash(body) for body in bodies]
+            frontier, made = merkle.append(frontier, first - 1, leaves)
+            with cursor.copy("COPY signals (id, type, value, quality, active, active_record_id, created_at)"
+                             " FROM STDIN") as copy:
+                for seq, value, record in records:
+                    copy.write_row((seq, "pdq", value, 100, True, record, "2026-11-24T00:00:00Z"))
+            with cursor.copy("COPY feed_entries (seq, op, signal_id, record_id, body, signature, kid,"
+                             " leaf_hash, created_at) FROM STDIN") as copy:
+                for (seq, _, record), body, signature, leaf in zip(records, bodies, signatures, leaves,
+                                                                   strict=True):
+                    copy.write_row((seq, "add", seq, record, body, signature, kid, leaf,
+                                    "2026-11-24T00:00:00Z"))
+            with cursor.copy("COPY merkle_nodes (level, idx, hash) FROM STDIN") as copy:
+                for level, index, digest in made:
+                    if level:
+                        copy.write_row((level, index, digest))
         cursor.execute("UPDATE feed_head SET last_seq = %s", (count,))
         cursor.execute("SELECT setval(pg_get_serial_sequence('signals', 'id'), %s)", (count,))
         cursor.execute("ANALYZE")
+    _signer = None
     print(f"seeded {count:,} signed entries in {time.perf_counter() - started:.0f} s")
     return token
 

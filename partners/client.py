@@ -66,6 +66,14 @@ class FederationClient:
         self._token, self._timeout = token, timeout
         self._connection: http.client.HTTPConnection | None = None
 
+    def another(self) -> FederationClient:
+        """A client of the same federation, with the same token, on its own connection
+        (a connection serves one request at a time: a second thread needs its own)."""
+        other = FederationClient.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other._connection = None
+        return other
+
     def keys(self) -> dict[str, Any]:
         """The published JWKS document."""
         return self._json("GET", "/.well-known/federation-keys", auth=False)[0]

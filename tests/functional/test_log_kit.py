@@ -157,3 +157,43 @@ def test_a_store_filled_by_an_older_kit_gets_its_tree_rebuilt_and_checked(app, c
         frontier = local.log_frontier()
     leaves = [ref.entry_leaf(e) for e in read_feed(client, kit.token)]
     assert frontier == [ref.mth(leaves[:4]), ref.mth(leaves[4:6]), leaves[6]]
+
+
+def test_log_only_trusts_the_federations_database_for_the_signature(app, client, kit):
+    """What `verify_signatures=False` gives up (docs/partner-kit.md): an entry whose
+    signature was replaced where the federation stores it (someone who can write its
+    database but holds no signing key; the leaf and the tree are unchanged, so the
+    checkpoint the server signs covers it) is refused by the default sync, applied by a
+    log-only one."""
+    report(client, 3)
+    with engine(app).begin() as conn:
+        conn.execute(text("UPDATE feed_entries SET signature = :s WHERE seq = 2"), {"s": "A" * 86})
+    with pytest.raises(SyncError) as error:
+        kit(store="default.db")
+    assert error.value.seq == 2 and "does not verify" in str(error.value)
+    assert kit.checkpoint == 0
+    assert kit(store="log-only.db", verify_signatures=False).applied == 3
+
+
+def test_full_pages_are_checked_and_applied_in_batches(app, client, kit, monkeypatch):
+    """A first sync checks consecutive full pages against the tree together and applies
+    them in one transaction: an altered entry in the batch's second page leaves the whole
+    batch unapplied (nothing from it), and the pages before the batch stay applied."""
+    import partners.sync as syncing
+
+    monkeypatch.setattr(syncing, "_BATCH_FROM", 2)
+    monkeypatch.setattr(syncing, "_BATCH", 4)
+    report(client, 10)
+    with engine(app).begin() as conn:
+        body = conn.execute(text("SELECT body FROM feed_entries WHERE seq = 7")).scalar_one()
+        altered = json.loads(body) | {"value": "0" * 32}
+        conn.execute(text("UPDATE feed_entries SET body = :b WHERE seq = 7"),
+                     {"b": json.dumps(altered, sort_keys=True, separators=(",", ":")).encode()})
+    with pytest.raises(LogError) as error:
+        kit(limit=2, verify_signatures=False)
+    assert error.value.seq == 7
+    assert kit.checkpoint == 4  # seqs 1-4, one batch of two pages; 5-8 not at all
+    with engine(app).begin() as conn:
+        conn.execute(text("UPDATE feed_entries SET body = :b WHERE seq = 7"), {"b": body})
+    result = kit(limit=2, verify_signatures=False)
+    assert result.applied == 6 and kit.checkpoint == 10

@@ -140,6 +140,23 @@ def test_a_killed_sync_resumes_with_nothing_lost_or_doubled(kit, client, app):
         assert {s.record_id: s.value for s in store.signals()} == expected
 
 
+def test_sync_log_only_flag(app, kit, client):
+    """`sync` checks each entry's signature by default; `--log-only` leaves entries to the
+    signed checkpoint and the Merkle tree (which still refuse altered content:
+    test_log_kit.py, test_a_page_whose_entry_was_altered_after_signing)."""
+    from sqlalchemy import text
+
+    client.post("/v1/cases", json=case_payload([random_signal("md5") for _ in range(3)]))
+    engine = app.extensions["federation.db"].engine
+    with engine.begin() as conn:  # a signature replaced in the database; the leaf is unchanged
+        conn.execute(text("UPDATE feed_entries SET signature = :s WHERE seq = 2"), {"s": "A" * 86})
+    refused = kit("sync", "--quiet")
+    assert refused.exit_code == 1 and "seq 2" in refused.output and "does not verify" in refused.output
+    applied = kit("sync", "--quiet", "--log-only")
+    assert applied.exit_code == 0, applied.output
+    assert json.loads(applied.stdout.splitlines()[-1])["applied"] == 3
+
+
 # --- bad feeds, served by a fake federation built from real signed entries ----------------
 
 class FakeFederation:
@@ -232,6 +249,20 @@ def test_a_truncated_response(real_entries, tmp_path):
         run_fake(tmp_path, jwks, {0: body[: len(body) // 2]})
     with pytest.raises(TruncatedResponse):  # declared longer than sent: the connection ends early
         run_fake(tmp_path, jwks, {0: body}, declared={len(body): len(body) + 100})
+
+
+def test_a_bad_page_fetched_ahead_stops_the_sync_where_it_belongs(real_entries, tmp_path):
+    """Pages after the first are fetched ahead by another connection: a truncated one still
+    stops the sync at its place, after the pages before it were applied, none after."""
+    from partners.client import TruncatedResponse
+
+    jwks, entries = real_entries
+    body = page(entries[2:])
+    with pytest.raises(TruncatedResponse):
+        run_fake(tmp_path, jwks, {0: page(entries[:1], True), 1: page(entries[1:2], True),
+                                  2: body[: len(body) // 2]})
+    with LocalStore(tmp_path / "s.db") as store:
+        assert store.checkpoint == 2
 
 
 # --- bad files for `match` ----------------------------------------------------------------
