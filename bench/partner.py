@@ -237,6 +237,13 @@ def _gunicorn_pid(port: str) -> int:
     raise RuntimeError("gunicorn master not found")
 
 
+def process_cpu(pid: int) -> float:
+    """utime + stime of a living process (OSError once it has gone)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_of(pids: list[int]) -> dict[int, float]:
     cpu = {}
     for pid in pids:
