@@ -300,7 +300,46 @@ class Matcher:
 
 
 def _apply(index: MatchIndex, changes: list) -> None:
-    """Apply (seq, op, signal) changes in order, in runs of one op and type."""
+    """Apply (seq, op, signal) changes from ``LocalStore.changes_after``.
+
+    Once the store has been read whole (as serve does first), that list never holds an
+    add followed by a delete of the same record (the store leaves such an add out), so
+    applying every delete first, in one call, then the adds by type, ends in the same
+    index as applying them in seq order, in a few calls instead of one per run: a feed
+    that alternates adds and deletes made a call per entry, about 0.3 ms each at 1M
+    hashes. A list that breaks the rule (a store still in bulk mode) is applied in seq
+    order, in runs.
+    """
+    deleted: set[str] = set()
+    added: set[str] = set()
+    for _, op, signal in changes:
+        if op == "add":
+            added.add(signal.record_id)
+        elif signal.record_id in added:
+            _apply_in_order(index, changes)
+            return
+        else:
+            deleted.add(signal.record_id)
+    if deleted:
+        index.remove_many(sorted(deleted))
+    adds: dict[str, Any] = {}  # record id -> its last add
+    for change in changes:
+        if change[1] == "add":
+            adds.pop(change[2].record_id, None)
+            adds[change[2].record_id] = change[2]
+    by_type: dict[str, list[Any]] = {}
+    for signal in adds.values():
+        by_type.setdefault(signal.type, []).append(signal)
+    for signal_type, signals in by_type.items():
+        if signal_type == "vpdq":  # videos: their frames (docs/video.md)
+            index.add_videos([s.record_id for s in signals],
+                             [[(f["pdq"], f["quality"]) for f in json.loads(s.frames or "[]")] for s in signals])
+        else:
+            index.add_many(signal_type, [s.record_id for s in signals], [s.value for s in signals])
+
+
+def _apply_in_order(index: MatchIndex, changes: list) -> None:
+    """Apply (seq, op, signal) changes in seq order, in runs of one op and type."""
     run: list = []
     for change in [*changes, None]:
         if run and (change is None or (change[1], change[2].type) != (run[0][1], run[0][2].type)):
