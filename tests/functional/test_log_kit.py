@@ -77,14 +77,21 @@ def test_the_kit_follows_the_log_and_keeps_its_checkpoint(app, client, kit):
     assert kit().applied == 0  # nothing new: the same checkpoint again is fine
 
 
+
+def alter_stored_entry(app, seq: int) -> bytes:
+    """Change an entry's stored bytes after signing (the tree keeps the old leaf); returns
+    the bytes it had."""
+    with engine(app).begin() as conn:
+        body = conn.execute(text("SELECT body FROM feed_entries WHERE seq = :s"), {"s": seq}).scalar_one()
+        altered = json.loads(body) | {"value": "0" * 32}
+        conn.execute(text("UPDATE feed_entries SET body = :b WHERE seq = :s"),
+                     {"b": json.dumps(altered, sort_keys=True, separators=(",", ":")).encode(), "s": seq})
+    return body
+
 @pytest.mark.parametrize("signatures", [True, False], ids=["with-signatures", "log-only"])
 def test_a_page_whose_entry_was_altered_after_signing(app, client, kit, signatures):
     report(client, 4)
-    with engine(app).begin() as conn:  # the stored bytes change; the tree still has the old leaf
-        body = conn.execute(text("SELECT body FROM feed_entries WHERE seq = 3")).scalar_one()
-        altered = json.loads(body) | {"value": "0" * 32}
-        conn.execute(text("UPDATE feed_entries SET body = :b WHERE seq = 3"),
-                     {"b": json.dumps(altered, sort_keys=True, separators=(",", ":")).encode()})
+    alter_stored_entry(app, 3)
     with pytest.raises(SyncError) as error:
         kit(limit=2, verify_signatures=signatures)
     assert error.value.seq == 3
@@ -184,11 +191,7 @@ def test_full_pages_are_checked_and_applied_in_batches(app, client, kit, monkeyp
     monkeypatch.setattr(syncing, "_BATCH_FROM", 2)
     monkeypatch.setattr(syncing, "_BATCH", 4)
     report(client, 10)
-    with engine(app).begin() as conn:
-        body = conn.execute(text("SELECT body FROM feed_entries WHERE seq = 7")).scalar_one()
-        altered = json.loads(body) | {"value": "0" * 32}
-        conn.execute(text("UPDATE feed_entries SET body = :b WHERE seq = 7"),
-                     {"b": json.dumps(altered, sort_keys=True, separators=(",", ":")).encode()})
+    body = alter_stored_entry(app, 7)
     with pytest.raises(LogError) as error:
         kit(limit=2, verify_signatures=False)
     assert error.value.seq == 7
