@@ -183,10 +183,14 @@ class _ChunkTables:
         for chunk in range(chunks):
             # Gathered per word from the full array: no (count, 4) copy of the hashes.
             values = _chunk_column(words, chunk, self.bits, rows)
-            # Stable: rows stay ascending within a bucket, so gathers walk memory forward.
-            order = np.argsort(values, kind="stable")
-            self.postings[chunk * count:(chunk + 1) * count] = rows[order]
-            del order
+            # Sorted by (value, row), so rows ascend within a bucket and gathers walk memory
+            # forward: one sort of unique 64-bit keys (vectorised, ~10x a stable argsort).
+            keys = values.astype(np.uint64)
+            keys <<= np.uint64(32)
+            keys |= rows
+            keys.sort()
+            self.postings[chunk * count:(chunk + 1) * count] = keys  # the low 32 bits: the row
+            del keys
             # bincount holds the GIL for its whole run: in slices, so that searches in
             # other threads wait milliseconds at most while a large index is built.
             sizes = np.zeros(1 << self.bits, dtype=np.int64)
@@ -489,7 +493,7 @@ class PDQIndex(_TombstonedRows):
             if work is None:
                 return
             if work == "rebuild":
-                self._full_rebuild(between_chunks=self._refresh_delta if self.background else None)
+                self._full_rebuild(between_chunks=self._refresh_small_delta if self.background else None)
             else:
                 self._refresh_delta()
 
@@ -510,6 +514,13 @@ class PDQIndex(_TombstonedRows):
             self._tables = _Tables(main, size, delta, end if delta is not None else size)
             self._removed_since_rebuild -= removed_before
             self.builds["full"] += 1
+
+    def _refresh_small_delta(self) -> None:
+        """Between a full rebuild's chunks: keep the delta fresh, but not before the first
+        main tables exist. Then the delta would cover every row being built (an index
+        loaded in bulk: twice the work, measured), and searches go on over the tail."""
+        if self._tables.main is not None:
+            self._refresh_delta()
 
     def _refresh_delta(self) -> None:
         """Rebuild the delta over every row since the main tables, if the tail is long."""

@@ -7,8 +7,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from federation.rules import HEX_LENGTHS
 from partners.hashing import ImageTooLarge, UnreadableImage, hash_file, hash_photo
 from partners.matching import MatchIndex, VideoRule
+from partners.records import ID_CHARS
 from partners.store import LocalStore
 from partners.video import VIDEO_SUFFIXES, VideoError, hash_video
 
@@ -16,19 +18,28 @@ PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".
 
 
 def load_index(store: LocalStore, *, phash_distance: int = 8, video_rule: VideoRule | None = None) -> MatchIndex:
-    """A match index over every active signal in the store, added per type in bulk."""
+    """A match index over every active signal in the store, added per type in bulk.
+
+    PDQ and pHash, nearly all of a large list, are read as columns when they can be
+    (MatchIndex.add_packed: about 1 µs per signal, not 10); anything else, and any type
+    whose ids or values are not in the common form, signal by signal."""
     index = MatchIndex(phash_max_distance=phash_distance, video_rule=video_rule)
-    by_type: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    video_ids, videos = [], []
-    for signal in store.signals():
-        if signal.type == "vpdq":
-            video_ids.append(signal.record_id)
-            videos.append([(f["pdq"], f["quality"]) for f in json.loads(signal.frames or "[]")])
-            continue
-        ids, values = by_type[signal.type]
-        ids.append(signal.record_id)
-        values.append(signal.value)
-    with index.pdq.builds_held():  # one build after every type is in, not one per add_many
+    packed: set[str] = set()
+    with index.pdq.builds_held():  # one build after every type is in, not one per add
+        for signal_type in ("pdq", "phash"):
+            columns = store.packed(signal_type, ID_CHARS, HEX_LENGTHS[signal_type])
+            if columns is not None and index.add_packed(signal_type, *columns):
+                packed.add(signal_type)
+        by_type: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        video_ids, videos = [], []
+        for signal in store.signals(packed):
+            if signal.type == "vpdq":
+                video_ids.append(signal.record_id)
+                videos.append([(f["pdq"], f["quality"]) for f in json.loads(signal.frames or "[]")])
+                continue
+            ids, values = by_type[signal.type]
+            ids.append(signal.record_id)
+            values.append(signal.value)
         for signal_type, (ids, values) in by_type.items():
             index.add_many(signal_type, ids, values)
     if video_ids:

@@ -34,7 +34,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -296,11 +296,45 @@ class LocalStore:
             db.execute("ROLLBACK")
             raise
 
-    def signals(self) -> Iterator[Signal]:
-        """The active set, oldest add first (ends bulk mode first)."""
+    def signals(self, skip_types: Collection[str] = ()) -> Iterator[Signal]:
+        """The active set (but for signals of `skip_types`), oldest add first (ends bulk mode first)."""
         self.finish_bulk()
+        skip = sorted(skip_types)
+        where = f"WHERE type NOT IN ({', '.join('?' * len(skip))}) " if skip else ""
         yield from map(Signal._make, self._db.execute(
-            "SELECT record_id, type, value, quality, frames FROM signals ORDER BY seq"))
+            f"SELECT record_id, type, value, quality, frames FROM signals {where}ORDER BY seq", skip))  # noqa: S608 - placeholders only
+
+    def packed(self, signal_type: str, id_chars: int, value_chars: int,
+               rows: int = 1 << 20) -> tuple[int, Iterator[tuple[bytes, bytes]]] | None:
+        """The active signals of one type as columns, for building an index without a
+        Python object per signal: (count, pieces), each piece the record ids and the
+        values of up to about `rows` signals concatenated (ASCII bytes), oldest first.
+
+        None when some record id is not `id_chars` long or some value not `value_chars`
+        (then read :meth:`signals`). Ends bulk mode first. The pieces are read lazily:
+        use them before changing the store.
+        """
+        self.finish_bulk()
+        db = self._db
+        count, odd, first, last = db.execute(
+            "SELECT count(*), ifnull(sum(length(record_id) != ? OR length(value) != ?), 0), min(seq), max(seq) "
+            "FROM signals WHERE type = ?", (id_chars, value_chars, signal_type)).fetchone()
+        if odd:
+            return None
+
+        def pieces() -> Iterator[tuple[bytes, bytes]]:
+            # By ranges of seq (the primary key): each piece is one scan of its range, and
+            # both columns are concatenated in the same pass, so they stay paired.
+            step = max(rows, 1)
+            for start in range(first - 1 if count else 0, last if count else 0, step):
+                ids, values = db.execute(
+                    "SELECT CAST(group_concat(record_id, '') AS BLOB), CAST(group_concat(value, '') AS BLOB) "
+                    "FROM signals WHERE type = ? AND seq > ? AND seq <= ?",
+                    (signal_type, start, start + step)).fetchone()
+                if ids is not None:
+                    yield ids, values
+
+        return count, pieces()
 
     def count(self) -> int:
         """How many signals are active (ends bulk mode first)."""
