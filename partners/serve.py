@@ -19,11 +19,13 @@ A lookup answers ``{"matches": [{"record_id", "type", "distance"}]}`` (a batch:
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -355,6 +357,20 @@ def _apply_in_order(index: MatchIndex, changes: list) -> None:
             run.append(change)
 
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+_date = (0, "")
+
+
+def _http_date() -> str:
+    """The Date header, formatted once a second (formatting it per response was 8% of
+    a lookup's time in Python)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, email.utils.formatdate(now, usegmt=True))
+    return _date[1]
+
+
 def _match(match: Match) -> dict[str, Any]:
     return {"record_id": match.record_id, "type": match.signal_type, "distance": match.distance}
 
@@ -417,8 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: dict[str, Any], content_type: str = "application/json") -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
-        phrase = HTTPStatus(status).phrase
-        head = (f"HTTP/1.1 {status} {phrase}\r\nServer: federation-partner\r\nDate: {self.date_time_string()}\r\n"
+        head = (f"HTTP/1.1 {status} {_PHRASES[status]}\r\nServer: federation-partner\r\nDate: {_http_date()}\r\n"
                 f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\nCache-Control: no-store\r\n"
                 f"{'Connection: close' + chr(13) + chr(10) if self.close_connection else ''}\r\n")
         self.wfile.write(head.encode("latin-1") + data)  # one write: headers and body together

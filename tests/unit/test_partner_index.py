@@ -213,6 +213,20 @@ def test_removed_hashes_stop_matching_at_once_in_every_tier():
     assert index.main_count == int(alive.sum())
 
 
+def test_a_complement_256_bits_away_is_not_a_match_in_the_newest_rows():
+    """The newest rows are compared word by word; four words of 64 differing bits sum
+    to 256, which must not wrap around to 0 in a narrow counter."""
+    rng = np.random.default_rng(12)
+    stored = random_words(rng, 40)
+    index = PDQIndex(background=False)
+    index.add(stored)  # 40 rows: all in the brute-forced tail
+    assert index.main_count == index.delta_count == 0
+    complements = ~stored[:8]
+    batch = np.concatenate([complements, stored[:3]])
+    assert [rows.tolist() for rows, _ in index.search_batch(batch)] == [[]] * 8 + [[0], [1], [2]]
+    assert index.search(complements[0])[0].tolist() == []
+
+
 def test_adds_in_many_batches_match_brute_force_throughout():
     rng = np.random.default_rng(13)
     centres = random_words(rng, 20)
