@@ -61,8 +61,11 @@ def seed(url: str, kek: bytes, count: int) -> str:
         for first in range(1, count + 1, _SEED_CHUNK):
             seqs = range(first, min(count, first + _SEED_CHUNK - 1) + 1)
             values = os.urandom(32 * len(seqs)).hex()
-            ids = base64.urlsafe_b64encode(os.urandom(18 * len(seqs))).decode()  # 24 chars per id
-            records = [(seq, values[64 * i:64 * i + 64], "r_" + ids[24 * i:24 * i + 22])
+            # Ids as the federation makes them ("r_" + token_urlsafe(16): 16 random bytes, 22
+            # characters), so the kit holds them as it would real ones (partners.records).
+            raw = os.urandom(16 * len(seqs))
+            records = [(seq, values[64 * i:64 * i + 64],
+                        "r_" + base64.urlsafe_b64encode(raw[16 * i:16 * i + 16]).decode()[:22])
                        for i, seq in enumerate(seqs)]
             # Canonical by construction: sorted keys, hex and base64url strings, small ints.
             bodies = [(f'{{"id":"{record}","op":"add","quality":100,"seq":{seq},"type":"pdq",'
