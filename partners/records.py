@@ -149,8 +149,9 @@ class RecordIds:
         return bool((first_words[np.minimum(slots, len(first_words) - 1)] == held).any())
 
     def _sort(self) -> None:
-        # argsort releases the GIL: searches in other threads carry on meanwhile.
-        self._order = np.argsort(self._words[:self._size, 0], kind="stable").astype(np.uint32)
+        # argsort releases the GIL: searches in other threads carry on meanwhile. Not a
+        # stable sort (4x slower): rows_of sorts the few rows of an id itself.
+        self._order = np.argsort(self._words[:self._size, 0]).astype(np.uint32)
 
     def ids_of(self, rows: Sequence[int] | np.ndarray) -> list[str]:
         """The id of each row."""
