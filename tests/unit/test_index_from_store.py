@@ -13,6 +13,7 @@ from partners.matching import MatchIndex
 from partners.records import ID_CHARS
 from partners.scan import load_index
 from partners.store import LocalStore
+from tests.unit.test_partner_store import replay
 
 LENGTHS = {"pdq": 64, "phash": 16, "md5": 32, "sha256": 64}
 
@@ -44,13 +45,7 @@ def random_feed(seed: int, count: int, odd_ids: bool = False) -> list[dict]:
 
 
 def active_set(entries: list[dict]) -> dict[tuple[str, str], str]:
-    active: dict[tuple[str, str], str] = {}
-    for entry in entries:
-        if entry["op"] == "add":
-            active[(entry["type"], entry["value"])] = entry["id"]
-        else:
-            active.pop((entry["type"], entry["value"]), None)
-    return active
+    return {(kind, value): record for record, kind, value in replay(entries)}
 
 
 def store_of(tmp_path, entries: list[dict]) -> LocalStore:
