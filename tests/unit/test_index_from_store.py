@@ -13,7 +13,7 @@ from partners.matching import MatchIndex
 from partners.records import ID_CHARS
 from partners.scan import load_index
 from partners.store import LocalStore
-from tests.unit.test_partner_store import replay
+from tests.feeds import replay
 
 LENGTHS = {"pdq": 64, "phash": 16, "md5": 32, "sha256": 64}
 

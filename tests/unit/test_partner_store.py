@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from partners.store import STORE_VERSION, LocalStore, StoreError
+from tests.feeds import replay
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,17 +43,6 @@ def feed(seed: int, count: int, values: int) -> list[dict]:
             entries.append({"seq": seq, "op": "add", "id": record, "type": kind, "value": value,
                             "quality": 90 if kind == "pdq" else None})
     return entries
-
-
-def replay(entries: list[dict]) -> set[tuple[str, str, str]]:
-    """The active set, computed from the entries alone (independently of the store)."""
-    active: dict[tuple[str, str], str] = {}
-    for entry in entries:
-        if entry["op"] == "add":
-            active[(entry["type"], entry["value"])] = entry["id"]
-        else:
-            active.pop((entry["type"], entry["value"]), None)
-    return {(record, kind, value) for (kind, value), record in active.items()}
 
 
 def held(store: LocalStore) -> set[tuple[str, str, str]]:
