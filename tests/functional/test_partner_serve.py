@@ -2,6 +2,7 @@
 verified sync, lookups by hash and by path, withdrawals followed, bad lookups refused."""
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import http.client
 import json
@@ -190,6 +191,27 @@ def test_malformed_bodies_and_unknown_routes(ready):
     assert (status, problem["code"]) == (413, "body_too_large")
     assert call(base, "GET", "/v1/lookup?value=" + "0" * 64)[2]["code"] == "not_found"  # never by URL
     assert call(base, "POST", "/nope", b"{}")[2]["code"] == "not_found"
+
+
+def test_every_response_carries_the_current_date(service):
+    """The Date header is formatted once a second, and must move on with the clock."""
+    host, port = service["base"].removeprefix("http://").split(":")
+
+    def served_date() -> tuple[float, float, float]:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            before = time.time()
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            return before, email.utils.parsedate_to_datetime(response.getheader("Date")).timestamp(), time.time()
+        finally:
+            connection.close()
+
+    first = served_date()
+    until(lambda: time.time() >= first[2] + 1.5, "the clock to move on")  # polling the clock
+    for before, date, after in (first, served_date()):
+        assert int(before) <= date <= after  # whole seconds, as HTTP dates are
 
 
 def test_the_cli_serves_a_synced_store_on_loopback(app, live_server, client, tmp_path):

@@ -103,6 +103,20 @@ def test_a_store_with_an_odd_length_id_or_value_is_not_read_as_columns(tmp_path)
         assert_index_is(load_index(store), entries)
 
 
+def test_an_id_of_24_characters_but_more_bytes_is_left_to_add_many(tmp_path):
+    """SQLite counts characters: an id with a non-ASCII character passes the store's
+    length check, and its bytes must then not shift every later id and value."""
+    entries = random_feed(7, 300)
+    entries.insert(5, {"seq": 0, "op": "add", "id": "r_" + "é" * 22, "type": "pdq", "value": "cd" * 32,
+                       "quality": 90})
+    for seq, entry in enumerate(entries, start=1):
+        entry["seq"] = seq
+    with store_of(tmp_path, entries) as store:
+        count, pieces = store.packed("pdq", ID_CHARS, 64)
+        assert not MatchIndex(background=False).add_packed("pdq", count, pieces)
+        assert_index_is(load_index(store), entries)
+
+
 def pieces_of(pairs: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [("".join(i for i, _ in pairs).encode(), "".join(v for _, v in pairs).encode())]
 

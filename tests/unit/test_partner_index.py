@@ -227,6 +227,18 @@ def test_a_complement_256_bits_away_is_not_a_match_in_the_newest_rows():
     assert index.search(complements[0])[0].tolist() == []
 
 
+def test_an_index_loaded_in_bulk_is_built_once():
+    """Between a full rebuild's chunks the delta is kept fresh, but not on the first
+    build: there the delta would cover every row being built, the same work twice."""
+    rng = np.random.default_rng(13)
+    index = PDQIndex(tail_rows=1024, min_merge=1_000)
+    with index.builds_held():
+        index.add(random_words(rng, 20_000))
+    assert index.wait(timeout=120)
+    assert index.builds == {"full": 1, "delta": 0}
+    assert index.main_count == 20_000
+
+
 def test_adds_in_many_batches_match_brute_force_throughout():
     rng = np.random.default_rng(13)
     centres = random_words(rng, 20)
